@@ -1,0 +1,3 @@
+from ocikit.cli import main
+
+main()

@@ -1,0 +1,54 @@
+"""Options shared by several commands, defined once as decorators."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from ocikit._config import RegistryOptions
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_NETWORK_PARAMS = ("plain_http", "tls_verify", "ca_file", "client_cert", "client_key", "concurrency")
+
+
+def network_options(func: F) -> F:
+    """Adds the network options and passes one ``registry_options: RegistryOptions`` instead."""
+    options = [
+        click.option("--plain-http", is_flag=True, help="Talk HTTP, not HTTPS, to the registry."),
+        click.option(
+            "--tls-verify/--no-tls-verify",
+            default=True,
+            show_default=True,
+            help="Verify the registry's TLS certificate.",
+        ),
+        click.option("--ca-file", type=click.Path(dir_okay=False, exists=True), help="Extra CA bundle (PEM) to trust."),
+        click.option("--client-cert", type=click.Path(dir_okay=False, exists=True), help="TLS client certificate (PEM)."),
+        click.option("--client-key", type=click.Path(dir_okay=False, exists=True), help="TLS client key (PEM)."),
+        click.option(
+            "--concurrency",
+            type=click.IntRange(1, 64),
+            default=4,
+            show_default=True,
+            help="Parallel blob transfers.",
+        ),
+    ]
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        values = {name: kwargs.pop(name) for name in _NETWORK_PARAMS}
+        kwargs["registry_options"] = RegistryOptions(**values)
+        return func(*args, **kwargs)
+
+    wrapper.__name__ = func.__name__
+    wrapper.__doc__ = func.__doc__
+    decorated: Any = wrapper
+    for option in reversed(options):
+        decorated = option(decorated)
+    return decorated  # type: ignore[no-any-return]
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+
+reference_argument = click.argument("reference", metavar="REFERENCE")

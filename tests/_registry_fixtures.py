@@ -1,0 +1,1 @@
+"""Fixtures that start a real CNCF distribution registry (see registry-test/). Filled by the transport work."""
