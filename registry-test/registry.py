@@ -93,7 +93,7 @@ def _run(cmd: list[str], cwd: Path | None = None) -> str:
     try:
         done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False)
     except FileNotFoundError as e:
-        raise RegistryStartError(f"{cmd[0]} is not installed (run registry-test/install-deps.sh)") from e
+        raise RegistryStartError(f"{cmd[0]} is not installed (run install-deps.sh)") from e
     if done.returncode != 0:
         raise RegistryStartError(f"{' '.join(cmd[:2])} failed: {done.stderr.strip()[:500]}")
     return done.stdout
@@ -129,7 +129,9 @@ def make_certificates(directory: Path) -> tuple[Path, Path, Path]:
     return ca_crt, crt, key
 
 
-def _config(workdir: Path, variant: str, cert: Path | None, key: Path | None, htpasswd: Path | None) -> str:
+def _config(
+    workdir: Path, variant: str, cert: Path | None, key: Path | None, htpasswd: Path | None
+) -> str:
     # JSON is valid YAML: no YAML library needed, and paths are quoted correctly.
     config: dict[str, object] = {
         "version": 0.1,
@@ -157,7 +159,9 @@ def start(variant: str = "plain", workdir: str | os.PathLike[str] | None = None,
     exe = shutil.which(binary)
     if exe is None:
         raise RegistryStartError(f"{binary} not found on PATH (run registry-test/install-deps.sh)")
-    work = Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix="ocikit-registry-"))
+    if workdir is None:
+        workdir = tempfile.mkdtemp(prefix="ocikit-registry-")
+    work = Path(workdir)
     work.mkdir(parents=True, exist_ok=True)
     (work / "data").mkdir(exist_ok=True)
     ca = cert = key = htpasswd = None
