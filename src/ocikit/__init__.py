@@ -16,7 +16,7 @@ Errors are the tree in :mod:`ocikit.errors`.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 __version__ = "0.1.0"
 
@@ -64,10 +64,3 @@ def __getattr__(name: str) -> Any:
 def __dir__() -> list[str]:
     return sorted(__all__)
 
-
-if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    from ocikit import errors
-    from ocikit._config import RegistryOptions
-    from ocikit._digest import Digest
-    from ocikit._oci import Descriptor, Manifest
-    from ocikit._reference import Reference

@@ -41,7 +41,7 @@ class Reference:
 
     @classmethod
     def parse(cls, text: str, *, default_tag: str | None = "latest") -> Reference:
-        if not isinstance(text, str) or not text or len(text) > 1024:
+        if not text or len(text) > 1024:
             raise InvalidReference(f"invalid reference {text!r}: empty or too long")
         if any(c.isspace() for c in text) or "\x00" in text:
             raise InvalidReference(f"invalid reference {text!r}: contains whitespace")

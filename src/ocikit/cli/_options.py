@@ -24,8 +24,12 @@ def network_options(func: F) -> F:
             show_default=True,
             help="Verify the registry's TLS certificate.",
         ),
-        click.option("--ca-file", type=click.Path(dir_okay=False, exists=True), help="Extra CA bundle (PEM) to trust."),
-        click.option("--client-cert", type=click.Path(dir_okay=False, exists=True), help="TLS client certificate (PEM)."),
+        click.option(
+            "--ca-file", type=click.Path(dir_okay=False, exists=True), help="Extra CA bundle (PEM) to trust."
+        ),
+        click.option(
+            "--client-cert", type=click.Path(dir_okay=False, exists=True), help="TLS client certificate (PEM)."
+        ),
         click.option("--client-key", type=click.Path(dir_okay=False, exists=True), help="TLS client key (PEM)."),
         click.option(
             "--concurrency",

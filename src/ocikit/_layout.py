@@ -1,0 +1,447 @@
+"""The local store: one standard OCI image layout shared by every repository.
+
+Spec: https://github.com/opencontainers/image-spec/blob/main/image-layout.md. On disk::
+
+    <store>/oci-layout               {"imageLayoutVersion": "1.0.0"}
+    <store>/index.json               one entry per (repository, tag) and per untagged manifest
+    <store>/blobs/sha256/<hex>       every blob and manifest of every repository, shared
+    <store>/ingest/                  temp files and resumable partial downloads
+    <store>/index.lock               flock(2) serialising index.json updates
+
+Each ``index.json`` entry carries ``org.opencontainers.image.ref.name`` = the full reference
+(``localhost/acme/sentiment:1.0.0``) when tagged, so ``skopeo inspect oci:<store>:<ref>`` reads it,
+and ``dev.ocikit.repository`` = the repository name, also for untagged manifests (which ``list``
+shows as ``<none>``, like kit).
+
+Crash safety: a blob is written to ``ingest/``, fsynced, checked against its digest and renamed
+into ``blobs/sha256/`` — a half-written blob never appears under its digest name. ``index.json`` is
+rewritten the same way (temp + fsync + rename + directory fsync) while holding an exclusive lock,
+so concurrent ocikit processes never lose a tag.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from ocikit._config import home_dir, store_dir
+from ocikit._digest import CHUNK, Digest, HashingWriter
+from ocikit._oci import ANNOTATION_REF_NAME, INDEX, MANIFEST, MAX_MANIFEST_BYTES, Descriptor, Index, Manifest
+from ocikit.errors import DigestMismatchError, NotFoundError, StoreError, VerificationError
+
+__all__ = ["ANNOTATION_REPOSITORY", "BlobWriter", "IngestFile", "LayoutRepository", "LocalStore", "StoreEntry"]
+
+log = logging.getLogger(__name__)
+
+ANNOTATION_REPOSITORY = "dev.ocikit.repository"
+_LAYOUT = b'{"imageLayoutVersion":"1.0.0"}'
+
+
+@dataclass(frozen=True)
+class StoreEntry:
+    """One ``index.json`` entry: a manifest in a repository, under a tag or untagged."""
+
+    repository: str
+    tag: str | None
+    descriptor: Descriptor
+
+    @property
+    def reference(self) -> str:
+        if self.tag is not None:
+            return f"{self.repository}:{self.tag}"
+        return f"{self.repository}@{self.descriptor.digest}"
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class BlobWriter:
+    """Writes one blob into ``ingest/``; ``commit()`` moves it under its digest."""
+
+    def __init__(self, store: LocalStore, file: BinaryIO, tmp: Path, hashing: bool) -> None:
+        self._store = store
+        self._file = file
+        self._hashing = HashingWriter(file) if hashing else None
+        self.tmp = tmp
+        self.count = 0
+        self.committed: Digest | None = None
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        n = self._hashing.write(data) if self._hashing is not None else self._file.write(data)
+        self.count += n
+        return n
+
+    def flush(self) -> None:
+        self._file.flush()
+
+    def commit(self, digest: Digest | None = None) -> tuple[Digest, int]:
+        """Finish the blob. ``digest`` is required when hashing was off and checked when on."""
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+        actual = self._hashing.digest if self._hashing is not None else digest
+        if actual is None:
+            raise ValueError("commit() needs the digest when the writer does not hash")
+        if digest is not None and actual != digest:
+            raise DigestMismatchError(f"blob written as {digest} hashes to {actual}")
+        self._store._install(self.tmp, actual)
+        self.committed = actual
+        return actual, self.count
+
+
+class IngestFile:
+    """A resumable download of one blob: ``path`` holds ``offset`` bytes from an earlier try."""
+
+    def __init__(self, store: LocalStore, desc: Descriptor) -> None:
+        self._store = store
+        self.desc = desc
+        self.path = store.root / "ingest" / f"{desc.digest.hex}.partial"
+        self.offset = self.path.stat().st_size if self.path.exists() else 0
+        if self.offset > desc.size:  # longer than the blob can be: start over
+            self.path.unlink()
+            self.offset = 0
+
+    def open(self) -> BinaryIO:
+        """The partial file opened for appending."""
+        return open(self.path, "ab")
+
+    def commit(self, *, verified: bool = False) -> None:
+        """Move the complete file under its digest; re-hash it unless the caller already did."""
+        if not verified:
+            from ocikit._digest import HashingReader
+
+            with open(self.path, "rb") as f:
+                HashingReader(f, self.desc.digest, self.desc.size, what="downloaded blob").drain()
+        with open(self.path, "rb") as f:
+            os.fsync(f.fileno())
+        self._store._install(self.path, self.desc.digest)
+
+    def discard(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+
+
+class LocalStore:
+    """The local OCI layout. Create with :meth:`at_home` or a store directory."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+
+    @classmethod
+    def at_home(cls, home: str | os.PathLike[str] | None = None) -> LocalStore:
+        return cls(store_dir(home_dir(home)))
+
+    # -- layout files -------------------------------------------------------------------------
+
+    def _ensure(self) -> None:
+        if (self.root / "oci-layout").exists():
+            return
+        try:
+            (self.root / "blobs" / "sha256").mkdir(parents=True, exist_ok=True)
+            (self.root / "ingest").mkdir(exist_ok=True)
+            self._write_atomic(self.root / "oci-layout", _LAYOUT)
+            if not (self.root / "index.json").exists():
+                self._write_atomic(self.root / "index.json", Index(()).to_bytes())
+        except OSError as e:
+            raise StoreError(f"cannot create the local store at {self.root}: {e.strerror}") from e
+
+    def _write_atomic(self, path: Path, data: bytes) -> None:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        _fsync_dir(path.parent)
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Exclusive lock over ``index.json`` updates (held across processes)."""
+        self._ensure()
+        with open(self.root / "index.lock", "a+b") as f:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+    def _read_index(self) -> list[Descriptor]:
+        path = self.root / "index.json"
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            return []
+        except OSError as e:
+            raise StoreError(f"cannot read {path}: {e.strerror}") from e
+        try:
+            return list(Index.from_bytes(data, str(path)).manifests)
+        except VerificationError as e:
+            raise StoreError(f"the local store index {path} is corrupt: {e}") from e
+
+    def update_index(self, change: Callable[[list[Descriptor]], list[Descriptor]]) -> None:
+        """Read-modify-write ``index.json`` under the lock, atomically."""
+        with self.lock():
+            entries = change(self._read_index())
+            self._write_atomic(self.root / "index.json", Index(tuple(entries)).to_bytes())
+
+    # -- blobs --------------------------------------------------------------------------------
+
+    def blob_path(self, digest: Digest) -> Path:
+        return self.root / "blobs" / digest.algorithm / digest.hex
+
+    def has_blob(self, digest: Digest, size: int | None = None) -> bool:
+        try:
+            st = self.blob_path(digest).stat()
+        except FileNotFoundError:
+            return False
+        return size is None or st.st_size == size
+
+    def _install(self, tmp: Path, digest: Digest) -> None:
+        target = self.blob_path(digest)
+        if target.exists():
+            tmp.unlink()  # same content already stored: keep the existing file untouched
+            return
+        try:
+            os.replace(tmp, target)
+        except OSError as e:
+            raise StoreError(f"cannot store blob {digest}: {e.strerror}") from e
+        _fsync_dir(target.parent)
+
+    @contextlib.contextmanager
+    def blob_writer(self, *, hashing: bool = True) -> Iterator[BlobWriter]:
+        """Write a new blob; on error (or without ``commit()``) the temp file is removed."""
+        self._ensure()
+        fd, tmp = tempfile.mkstemp(dir=self.root / "ingest", prefix="blob-")
+        writer = BlobWriter(self, os.fdopen(fd, "wb"), Path(tmp), hashing)
+        try:
+            yield writer
+        finally:
+            if writer.committed is None:
+                with contextlib.suppress(OSError):
+                    writer._file.close()
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
+
+    def put_bytes(self, data: bytes) -> Digest:
+        with self.blob_writer() as w:
+            w.write(data)
+            digest, _ = w.commit()
+        return digest
+
+    @contextlib.contextmanager
+    def ingest(self, desc: Descriptor) -> Iterator[IngestFile]:
+        """Exclusive access to the resumable download of ``desc`` (one process at a time)."""
+        self._ensure()
+        lock_path = self.root / "ingest" / f"{desc.digest.hex}.lock"
+        with open(lock_path, "a+b") as f:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+            try:
+                yield IngestFile(self, desc)
+            finally:
+                fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+                with contextlib.suppress(FileNotFoundError):
+                    lock_path.unlink()
+
+    # -- repositories -------------------------------------------------------------------------
+
+    def repository(self, name: str) -> LayoutRepository:
+        return LayoutRepository(self, name)
+
+    def entries(self) -> list[StoreEntry]:
+        out = []
+        for desc in self._read_index():
+            repo = desc.annotations.get(ANNOTATION_REPOSITORY)
+            ref_name = desc.annotations.get(ANNOTATION_REF_NAME)
+            tag = None
+            if ref_name and repo and ref_name.startswith(repo + ":"):
+                tag = ref_name[len(repo) + 1 :]
+            elif ref_name and not repo:  # written by another tool: take the reference apart
+                repo, _, tag = ref_name.rpartition(":")
+                if not repo:
+                    repo, tag = ref_name, None
+            if repo is None:
+                repo = "localhost/_"
+            out.append(StoreEntry(repo, tag, desc))
+        return out
+
+    def repositories(self) -> list[str]:
+        return sorted({e.repository for e in self.entries()})
+
+
+def _entry(desc: Descriptor, repository: str, tag: str | None) -> Descriptor:
+    annotations = {ANNOTATION_REPOSITORY: repository}
+    if tag is not None:
+        annotations[ANNOTATION_REF_NAME] = f"{repository}:{tag}"
+    return Descriptor(desc.media_type, desc.digest, desc.size, annotations, desc.artifact_type)
+
+
+class LayoutRepository:
+    """One repository of the local store, as a :class:`~ocikit._storage.Storage`."""
+
+    def __init__(self, store: LocalStore, name: str) -> None:
+        self.store = store
+        self.name = name
+
+    def _mine(self) -> list[StoreEntry]:
+        return [e for e in self.store.entries() if e.repository == self.name]
+
+    def resolve(self, identifier: str) -> Descriptor:
+        if identifier.startswith("sha256:"):
+            digest = Digest.parse(identifier)
+            for e in self._mine():
+                if e.descriptor.digest == digest:
+                    return Descriptor(e.descriptor.media_type, digest, e.descriptor.size)
+            # A manifest in the shared blobs (e.g. pushed by digest as a referrer) still resolves.
+            path = self.store.blob_path(digest)
+            if path.exists() and path.stat().st_size <= MAX_MANIFEST_BYTES:
+                data = path.read_bytes()
+                media_type = INDEX if b'"manifests"' in data and b'"layers"' not in data else MANIFEST
+                return Descriptor(media_type, digest, len(data))
+            raise NotFoundError(f"{self.name}@{identifier} not found in the local store")
+        for e in self._mine():
+            if e.tag == identifier:
+                return Descriptor(e.descriptor.media_type, e.descriptor.digest, e.descriptor.size)
+        display = self.name.removeprefix("localhost/")
+        raise NotFoundError(f"{display}:{identifier} not found in the local store")
+
+    def fetch_manifest(self, desc: Descriptor) -> bytes:
+        if desc.size > MAX_MANIFEST_BYTES:
+            raise VerificationError(f"manifest {desc.digest} is larger than {MAX_MANIFEST_BYTES} bytes")
+        try:
+            data = self.store.blob_path(desc.digest).read_bytes()
+        except FileNotFoundError as e:
+            raise NotFoundError(f"manifest {desc.digest} is missing from the local store") from e
+        desc.digest.verify_bytes(data, size=desc.size, what="manifest")
+        return data
+
+    def has_blob(self, desc: Descriptor) -> bool:
+        return self.store.has_blob(desc.digest, desc.size)
+
+    def has_manifest(self, digest: Digest) -> bool:
+        return self.store.has_blob(digest)
+
+    def open_blob(self, desc: Descriptor, offset: int = 0) -> BinaryIO:
+        try:
+            f = open(self.store.blob_path(desc.digest), "rb")  # noqa: SIM115 - caller closes
+        except FileNotFoundError as e:
+            raise NotFoundError(f"blob {desc.digest} is missing from the local store") from e
+        if offset:
+            f.seek(offset)
+        return f
+
+    def push_blob(self, desc: Descriptor, stream: BinaryIO) -> None:
+        if self.store.has_blob(desc.digest, desc.size):
+            return
+        from ocikit._digest import HashingReader
+
+        reader = HashingReader(stream, desc.digest, desc.size)
+        with self.store.blob_writer(hashing=False) as w:
+            while True:
+                chunk = reader.read(CHUNK)
+                if not chunk:
+                    break
+                w.write(chunk)
+            reader.verify()
+            w.commit(desc.digest)
+
+    def push_manifest(self, data: bytes, media_type: str, tag: str | None = None) -> Descriptor:
+        if len(data) > MAX_MANIFEST_BYTES:
+            raise VerificationError(f"manifest of {len(data)} bytes is larger than {MAX_MANIFEST_BYTES}")
+        if media_type == INDEX:
+            Index.from_bytes(data)
+        else:
+            Manifest.from_bytes(data)
+        desc = Descriptor.for_bytes(media_type, data)
+        if not self.store.has_blob(desc.digest, desc.size):
+            self.store.put_bytes(data)
+        self._add(desc, tag)
+        return desc
+
+    def _add(self, desc: Descriptor, tag: str | None) -> None:
+        name = self.name
+
+        def change(entries: list[Descriptor]) -> list[Descriptor]:
+            kept = []
+            for d in entries:
+                mine = d.annotations.get(ANNOTATION_REPOSITORY) == name
+                ref = d.annotations.get(ANNOTATION_REF_NAME)
+                if mine and tag is not None and ref == f"{name}:{tag}":
+                    continue  # the tag moves
+                if mine and ref is None and d.digest == desc.digest:
+                    continue  # replaced by the new entry (tagged or not)
+                kept.append(d)
+            if tag is None and any(
+                d.annotations.get(ANNOTATION_REPOSITORY) == name and d.digest == desc.digest for d in kept
+            ):
+                return kept  # already present under a tag
+            return [*kept, _entry(desc, name, tag)]
+
+        self.store.update_index(change)
+
+    def tag(self, desc: Descriptor, tag: str) -> None:
+        if not self.store.has_blob(desc.digest):
+            raise NotFoundError(f"manifest {desc.digest} is not in the local store")
+        self._add(Descriptor(desc.media_type, desc.digest, desc.size), tag)
+
+    def untag(self, tag: str) -> None:
+        name = self.name
+        found: list[Descriptor] = []
+
+        def change(entries: list[Descriptor]) -> list[Descriptor]:
+            kept = []
+            for d in entries:
+                ref = d.annotations.get(ANNOTATION_REF_NAME)
+                if d.annotations.get(ANNOTATION_REPOSITORY) == name and ref == f"{name}:{tag}":
+                    found.append(d)
+                    continue
+                kept.append(d)
+            for d in found:  # keep the manifest listed, untagged, unless another tag holds it
+                if not any(k.annotations.get(ANNOTATION_REPOSITORY) == name and k.digest == d.digest for k in kept):
+                    kept.append(_entry(d, name, None))
+            return kept
+
+        self.store.update_index(change)
+        if not found:
+            raise NotFoundError(f"{name}:{tag} not found in the local store")
+
+    def tags(self) -> list[str]:
+        return sorted(e.tag for e in self._mine() if e.tag is not None)
+
+    def delete_manifest(self, digest: Digest) -> None:
+        """Remove the manifest and all its tags from this repository (blobs stay until ``gc``)."""
+        name = self.name
+        removed: list[Descriptor] = []
+
+        def change(entries: list[Descriptor]) -> list[Descriptor]:
+            kept = []
+            for d in entries:
+                if d.annotations.get(ANNOTATION_REPOSITORY) == name and d.digest == digest:
+                    removed.append(d)
+                else:
+                    kept.append(d)
+            return kept
+
+        self.store.update_index(change)
+        if not removed:
+            raise NotFoundError(f"{name}@{digest} not found in the local store")
+
+    def referrers(self, subject: Digest) -> list[Descriptor] | None:
+        return None  # the layout uses the OCI 1.1 fallback tag, like distribution
+
