@@ -38,7 +38,7 @@ class Cli:
     def __init__(self, home: Path) -> None:
         self.home = home
 
-    def __call__(self, *args: str, input: str | None = None, ok: bool = True) -> Result:  # noqa: A002
+    def __call__(self, *args: str, input: str | None = None, ok: bool = True) -> Result:
         from ocikit.cli import cli
 
         runner = CliRunner()

@@ -109,8 +109,8 @@ class Descriptor:
         return hash((self.media_type, self.digest, self.size))
 
     @classmethod
-    def for_bytes(cls, media_type: str, data: bytes, **kw: Any) -> Descriptor:
-        return cls(media_type, Digest.of_bytes(data), len(data), **kw)
+    def for_bytes(cls, media_type: str, payload: bytes, **kw: Any) -> Descriptor:
+        return cls(media_type, Digest.of_bytes(payload), len(payload), **kw)
 
     def to_dict(self) -> dict[str, Any]:
         # Go struct order: mediaType, digest, size, urls, annotations, data, platform, artifactType
