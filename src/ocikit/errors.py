@@ -27,6 +27,7 @@ Tree::
     ├── StoreError                   exit 1   local store problems (lock, disk, corrupt index)
     ├── PackError                    exit 1   packing failed (missing path, symlink out of context)
     ├── TargetExistsError            exit 1   unpack/init would overwrite without --overwrite/--force
+    ├── KeyFileError                 exit 1   a signing key cannot be read, decrypted or used
     ├── NotFoundError                exit 6   manifest, tag, blob or repository missing
     ├── NotAModelKitError            exit 1   the reference is not a ModelKit
     ├── RegistryError                exit 1   the registry answered with an error
@@ -52,6 +53,7 @@ __all__ = [
     "GateError",
     "HistoryError",
     "InvalidReference",
+    "KeyFileError",
     "KitfileError",
     "NetworkError",
     "NotAModelKitError",
@@ -112,6 +114,12 @@ class PackError(OcikitError):
 
 class TargetExistsError(OcikitError):
     default_hint = "pass --overwrite to replace or --ignore-existing to keep existing files"
+
+
+class KeyFileError(OcikitError):
+    """A key file is missing, malformed, of an unsupported type, or its password is wrong."""
+
+    default_hint = "use a PEM key from 'ocikit keygen' or 'cosign generate-key-pair' (ECDSA P-256)"
 
 
 class NotFoundError(OcikitError):
