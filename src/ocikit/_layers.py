@@ -1,14 +1,49 @@
 """Layer tars: deterministic writer (hash while writing) and safe extractor.
 
 (Value types below are the shared contract; see docs/architecture.md.)
+
+Writer
+    Entries are written the way ``kit pack`` writes them (kitops-format.md §3.1-3.2): names relative
+    to the context, forward slashes, no ``./`` and no trailing ``/``; only regular files and
+    directories; mtime 0, uid 1000, gid 0, empty uname/gname; USTAR with Go's prefix/name split,
+    a per-file PAX header only when USTAR cannot hold the name or the size; no global header;
+    exactly two zero blocks at the end (no 10240-byte record padding). The header bytes follow
+    Go's ``archive/tar`` writer so the tar is byte-identical to kit's for the same entries.
+
+    One deliberate difference: modes are normalised (files 0644, or 0755 when the owner may
+    execute; directories 0755), so the same project gives the same digest whatever the umask of
+    the machine that checked it out. kit copies the on-disk permission bits.
+
+    One pass over each input file yields its SHA-256 (:class:`FileRecord`), the diffId (SHA-256 of
+    the tar) and the blob digest (of the compressed bytes). The per-file hash runs on a helper
+    thread while the main thread hashes the tar stream and writes it (``hashlib`` releases the GIL
+    on large buffers), so the two hashes overlap on two cores.
+
+Extractor
+    :func:`extract_layer` reads a tar stream with its own strict parser (not ``tarfile``: see
+    reliability.md §1.1 for the bypasses of its ``data`` filter) and writes only regular files and
+    directories below a directory file descriptor, opening every component with ``O_NOFOLLOW``
+    and every file with ``O_EXCL``. Anything else is an :class:`~ocikit.errors.UnsafeArchiveError`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import contextlib
+import hashlib
+import os
+import re
+import stat
+import threading
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, BinaryIO, Protocol
 
-from ocikit._digest import Digest
+from ocikit._digest import CHUNK, Digest
 from ocikit._oci import Descriptor
+from ocikit._progress import SILENT, Progress
+from ocikit.errors import DigestMismatchError, PackError, UnsafeArchiveError, UsageError
 
 #: Kitfile section → layer kind (the ``<base>`` of the KitOps media type).
 KINDS = ("model", "modelpart", "code", "dataset", "docs")
@@ -35,3 +70,890 @@ class PackedLayer:
     descriptor: Descriptor
     diff_id: Digest  # sha256 of the uncompressed tar
     files: tuple[FileRecord, ...]
+
+
+# ------------------------------------------------------------------------------------------------
+# media types and compression
+
+MEDIA_PREFIX = "application/vnd.kitops.modelkit."
+COMPRESSIONS = ("none", "gzip", "gzip-fastest", "zstd")
+_SUFFIX = {"none": "", "gzip": "+gzip", "gzip-fastest": "+gzip", "zstd": "+zstd"}
+_MEDIA_RE = re.compile(r"^application/vnd\.kitops\.modelkit\.(\w+)\.v1\.tar(?:\+(\w+))?$")
+
+#: Kitfile section → layer kind.
+SECTION_KIND = {"model": "model", "parts": "modelpart", "code": "code", "datasets": "dataset", "docs": "docs"}
+
+
+def layer_media_type(kind: str, compression: str = "none") -> str:
+    """``application/vnd.kitops.modelkit.<kind>.v1.tar[+gzip|+zstd]`` (kitops-format.md §1.1)."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown layer kind {kind!r}")
+    if compression not in _SUFFIX:
+        raise UsageError(
+            f"invalid compression {compression!r}: must be one of {', '.join(COMPRESSIONS)}"
+        )
+    return f"{MEDIA_PREFIX}{kind}.v1.tar{_SUFFIX[compression]}"
+
+
+def parse_layer_media_type(media_type: str) -> tuple[str, str]:
+    """``(kind, codec)`` with codec ``none``, ``gzip`` or ``zstd``; refuses anything else."""
+    m = _MEDIA_RE.match(media_type)
+    if m is None or m.group(1) not in KINDS:
+        raise UnsafeArchiveError(
+            f"layer media type {media_type!r} is not a ModelKit tar layer",
+            hint="only application/vnd.kitops.modelkit.<kind>.v1.tar[+gzip|+zstd] layers are read",
+        )
+    codec = m.group(2) or "none"
+    if codec not in ("none", "gzip", "zstd"):
+        raise UnsafeArchiveError(f"layer media type {media_type!r}: unknown compression {codec!r}")
+    return m.group(1), codec
+
+
+# ------------------------------------------------------------------------------------------------
+# Go-compatible tar headers (golang/go src/archive/tar/writer.go, format.go)
+
+BLOCK = 512
+_NAME_SIZE = 100
+_PREFIX_SIZE = 155
+_MAX_OCTAL_SIZE = 8**11  # 8 GiB: the largest size USTAR's 12-byte octal field holds
+TAR_UID = 1000
+TAR_GID = 0
+_ZERO_BLOCK = bytes(BLOCK)
+_TAR_END = bytes(2 * BLOCK)
+
+
+def _octal(value: int, width: int) -> bytes:
+    """Go's formatOctal: zero-padded octal leaving room for a NUL (0 if it does not fit)."""
+    if value < 0 or value >= 8 ** (width - 1):
+        value = 0
+    return b"%0*o\0" % (width - 1, value)
+
+
+def _field(value: bytes, width: int) -> bytes:
+    """Go's formatString: copy, NUL-terminate when shorter, truncate (dropping a trailing '/')."""
+    if len(value) < width:
+        return value + b"\0" * (width - len(value))
+    out = value[:width]
+    if len(value) > width and out.endswith(b"/"):
+        out = out.rstrip(b"/")
+        out = out + b"\0" * (width - len(out))
+    return out
+
+
+def _split_ustar(name: str) -> tuple[str, str] | None:
+    """Go's splitUSTARPath: split at the last '/' within the first 156 bytes."""
+    if len(name) <= _NAME_SIZE or not name.isascii():
+        return None
+    length = len(name)
+    if length > _PREFIX_SIZE + 1:
+        length = _PREFIX_SIZE + 1
+    elif name[length - 1] == "/":
+        length -= 1
+    i = name.rfind("/", 0, length)
+    nlen = len(name) - i - 1
+    if i <= 0 or nlen > _NAME_SIZE or nlen == 0 or i > _PREFIX_SIZE:
+        return None
+    return name[:i], name[i + 1 :]
+
+
+def _finish(block: bytearray) -> bytes:
+    """Set the USTAR magic and the checksum (``%06o\\0 ``), as Go's block.setFormat does."""
+    block[257:263] = b"ustar\0"
+    block[263:265] = b"00"
+    block[148:156] = b"        "
+    checksum = sum(block)
+    block[148:156] = b"%06o\0 " % checksum
+    return bytes(block)
+
+
+def _v7plus(name: bytes, mode: int, size: int, typeflag: bytes, prefix: bytes = b"") -> bytes:
+    """Go's templateV7Plus + USTAR fields for one of our entries (uid 1000, gid 0, mtime 0)."""
+    block = bytearray(BLOCK)
+    block[0:100] = _field(name, 100)
+    block[100:108] = _octal(mode, 8)
+    block[108:116] = _octal(TAR_UID, 8)
+    block[116:124] = _octal(TAR_GID, 8)
+    block[124:136] = _octal(size, 12)
+    block[136:148] = _octal(0, 12)
+    block[156:157] = typeflag
+    # uname, gname empty (NUL); devmajor/devminor formatted as octal 0 like Go does
+    block[329:337] = _octal(0, 8)
+    block[337:345] = _octal(0, 8)
+    if prefix:
+        block[345:500] = _field(prefix, 155)
+    return _finish(block)
+
+
+def _pax_record(key: str, value: str) -> bytes:
+    """Go's formatPAXRecord: ``"<len> key=value\\n"`` where len counts itself."""
+    body = f" {key}={value}\n".encode()
+    size = len(body) + len(str(len(body)))
+    if len(str(size)) + len(body) != size:
+        size = len(str(size)) + len(body)
+    return str(size).encode() + body
+
+
+def _to_ascii(text: str) -> str:
+    return "".join(c for c in text if ord(c) < 0x80 and c != "\0")
+
+
+def tar_header(name: str, mode: int, size: int, *, is_dir: bool) -> bytes:
+    """The header block(s) Go's tar writer emits for one entry, padding of PAX data included."""
+    typeflag = b"5" if is_dir else b"0"
+    pax: dict[str, str] = {}
+    prefix, short = "", name
+    if len(name.encode()) > _NAME_SIZE or not name.isascii():
+        split = _split_ustar(name)
+        if split is None:
+            pax["path"] = name
+        else:
+            prefix, short = split
+    if size >= _MAX_OCTAL_SIZE:
+        pax["size"] = str(size)
+    if not pax:
+        return _v7plus(short.encode(), mode, size, typeflag, prefix.encode())
+    # PAX: an extended header "<dir>/PaxHeaders.0/<base>" (Go's writePAXHeader, writeRawFile)
+    records = b"".join(_pax_record(k, pax[k]) for k in sorted(pax))
+    directory, _, base = name.rpartition("/")
+    pax_name = f"{directory}/PaxHeaders.0/{base}" if directory else f"PaxHeaders.0/{base}"
+    pax_name = _to_ascii(pax_name)[:_NAME_SIZE].rstrip("/")
+    block = bytearray(BLOCK)
+    block[0:100] = _field(pax_name.encode(), 100)
+    block[100:108] = _octal(0, 8)
+    block[108:116] = _octal(0, 8)
+    block[116:124] = _octal(0, 8)
+    block[124:136] = _octal(len(records), 12)
+    block[136:148] = _octal(0, 12)
+    block[156:157] = b"x"
+    out = _finish(block) + records + _padding(len(records))
+    return out + _v7plus(_to_ascii(name).encode(), mode, size, typeflag)
+
+
+def _padding(size: int) -> bytes:
+    return _ZERO_BLOCK[: (-size) % BLOCK]
+
+
+def normalized_mode(st_mode: int, *, is_dir: bool) -> int:
+    """0755 for directories and owner-executable files, 0644 otherwise (umask-independent)."""
+    if is_dir or st_mode & stat.S_IXUSR:
+        return 0o755
+    return 0o644
+
+
+# ------------------------------------------------------------------------------------------------
+# writer
+
+
+@dataclass(frozen=True)
+class TarEntry:
+    """One entry to write: ``source`` is the file to read (None for a directory)."""
+
+    name: str
+    source: Path | None
+    size: int = 0
+    mode: int = 0o755
+
+    @property
+    def is_dir(self) -> bool:
+        return self.source is None
+
+
+@dataclass(frozen=True)
+class WrittenLayer:
+    digest: Digest  # of the bytes written (compressed if compressing)
+    size: int
+    diff_id: Digest  # of the uncompressed tar
+    files: tuple[FileRecord, ...]
+
+
+class _Writable(Protocol):
+    def write(self, data: bytes | bytearray | memoryview, /) -> int | None: ...
+
+
+class _Sink:
+    """Tar bytes in; diffId hash, optional compression, blob hash and counting, bytes out."""
+
+    def __init__(self, out: _Writable, compression: str) -> None:
+        self._out = out
+        self._diff = hashlib.sha256()
+        self._blob = self._diff if compression == "none" else hashlib.sha256()
+        self.tar_size = 0
+        self.size = 0
+        self._zstd: Any = None
+        self._gzip: Any = None
+        if compression in ("gzip", "gzip-fastest"):
+            # wbits 31 = gzip container: mtime 0, no file name, so the bytes do not depend on
+            # when or where we pack (the deflate stream does depend on the zlib version).
+            self._gzip = zlib.compressobj(6 if compression == "gzip" else 1, zlib.DEFLATED, 31)
+        elif compression == "zstd":
+            import zstandard
+
+            # Multi-threaded zstd output is identical for any worker count >= 1.
+            params = zstandard.ZstdCompressionParameters.from_level(3, threads=-1)
+            self._zstd = zstandard.ZstdCompressor(compression_params=params).compressobj()
+        elif compression != "none":
+            raise UsageError(f"invalid compression {compression!r}: must be one of {', '.join(COMPRESSIONS)}")
+
+    def _emit(self, data: bytes | bytearray | memoryview) -> None:
+        if data:
+            if self._blob is not self._diff:
+                self._blob.update(data)
+            self._out.write(data)
+            self.size += len(data)
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self._diff.update(data)
+        self.tar_size += len(data)
+        if self._gzip is not None:
+            self._emit(self._gzip.compress(data))
+        elif self._zstd is not None:
+            self._emit(self._zstd.compress(data))
+        else:
+            self._emit(data)
+
+    def close(self) -> None:
+        if self._gzip is not None:
+            self._emit(self._gzip.flush())
+        elif self._zstd is not None:
+            self._emit(self._zstd.flush())
+
+    @property
+    def diff_id(self) -> Digest:
+        return Digest.from_hash(self._diff)
+
+    @property
+    def digest(self) -> Digest:
+        return Digest.from_hash(self._blob)
+
+
+class _Hasher(threading.Thread):
+    """A helper thread that hashes buffers handed to it, so two hashes run on two cores."""
+
+    def __init__(self) -> None:
+        super().__init__(name="ocikit-hash", daemon=True)
+        self._work = threading.Semaphore(0)
+        self._done = threading.Semaphore(0)
+        self._job: tuple[Any, memoryview] | None = None
+        self._quit = False
+
+    def run(self) -> None:
+        while True:
+            self._work.acquire()
+            if self._quit:
+                return
+            job = self._job
+            assert job is not None
+            job[0].update(job[1])
+            self._done.release()
+
+    def submit(self, h: Any, view: memoryview) -> None:
+        self._job = (h, view)
+        self._work.release()
+
+    def wait(self) -> None:
+        self._done.acquire()
+
+    def stop(self) -> None:
+        self._quit = True
+        self._work.release()
+
+
+def write_tar(
+    entries: Sequence[TarEntry],
+    out: _Writable,
+    *,
+    compression: str = "none",
+    progress: Progress = SILENT,
+    progress_key: str = "layer",
+) -> WrittenLayer:
+    """Write ``entries`` as one layer to ``out``; return digests, size and per-file records.
+
+    The entries must already be sorted and validated (see ``_pack``). A file whose size changes
+    while it is read raises :class:`PackError`: the tar header already promised its size.
+    """
+    sink = _Sink(out, compression)
+    files: list[FileRecord] = []
+    bufs = (bytearray(CHUNK), bytearray(CHUNK))
+    views = (memoryview(bufs[0]), memoryview(bufs[1]))
+    hasher = _Hasher()
+    hasher.start()
+    try:
+        for entry in entries:
+            sink.write(tar_header(entry.name, entry.mode, entry.size, is_dir=entry.is_dir))
+            if entry.source is None:
+                continue
+            file_hash = hashlib.sha256()
+            remaining = entry.size
+            try:
+                fd = os.open(entry.source, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+            except OSError as e:
+                raise PackError(f"cannot read {entry.source}: {e.strerror}") from e
+            with open(fd, "rb", buffering=0, closefd=True) as f:
+                which = 0
+                pending = False
+                while True:
+                    view = views[which]
+                    n = f.readinto(view)  # reads into the buffer the hasher is not using
+                    if pending:
+                        hasher.wait()
+                        pending = False
+                    if not n:
+                        break
+                    if n > remaining:
+                        raise PackError(f"{entry.source} grew while it was being packed; pack again")
+                    remaining -= n
+                    chunk = view[:n]
+                    hasher.submit(file_hash, chunk)
+                    pending = True
+                    sink.write(chunk)
+                    progress.advance(progress_key, n)
+                    which ^= 1
+            if remaining:
+                raise PackError(f"{entry.source} shrank while it was being packed; pack again")
+            sink.write(_padding(entry.size))
+            files.append(FileRecord(entry.name, entry.size, file_hash.hexdigest(), entry.mode))
+        sink.write(_TAR_END)
+        sink.close()
+    finally:
+        hasher.stop()
+        hasher.join()
+    return WrittenLayer(sink.digest, sink.size, sink.diff_id, tuple(files))
+
+
+# ------------------------------------------------------------------------------------------------
+# reading: decompression with a bomb guard, and a strict tar parser
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Caps applied while reading a layer (reliability.md §1.4). Override with env variables."""
+
+    #: decompressed bytes may exceed ``max(min_allowance, max_ratio × compressed size)``
+    max_ratio: int = 1000
+    min_allowance: int = 64 * 1024 * 1024
+    max_entries: int = 1_000_000
+    max_name_bytes: int = 4096
+    max_pax_bytes: int = 1024 * 1024
+
+    @classmethod
+    def from_env(cls) -> Limits:
+        def get(name: str, default: int) -> int:
+            raw = os.environ.get(name)
+            if not raw:
+                return default
+            try:
+                value = int(raw)
+            except ValueError as e:
+                raise UsageError(f"{name}={raw!r} is not a whole number") from e
+            if value <= 0:
+                raise UsageError(f"{name} must be positive, got {value}")
+            return value
+
+        d = cls()
+        return cls(
+            max_ratio=get("OCIKIT_UNPACK_MAX_RATIO", d.max_ratio),
+            min_allowance=d.min_allowance,
+            max_entries=get("OCIKIT_UNPACK_MAX_ENTRIES", d.max_entries),
+        )
+
+
+class _RawReader(Protocol):
+    def read(self, n: int = -1, /) -> bytes: ...
+
+
+class _Inflater:
+    """A readable over a gzip (multi-member, like Go's reader) or zstd stream, with a cap.
+
+    Each step produces at most about one ``CHUNK`` of output, so memory stays flat however well
+    the input compresses; the running total is checked against the allowance at every step.
+    """
+
+    def __init__(self, raw: _RawReader, codec: str, compressed_size: int, limits: Limits, what: str) -> None:
+        self._raw = raw
+        self._codec = codec
+        self._what = what
+        self._cap = max(limits.min_allowance, limits.max_ratio * compressed_size)
+        self._ratio = limits.max_ratio
+        self._pending = b""
+        self._started = False
+        self.total = 0
+        self._gz: Any = None
+        self._zst: Any = None
+        if codec == "gzip":
+            self._gz = zlib.decompressobj(31)
+        else:
+            import zstandard
+
+            self._zst = zstandard.ZstdDecompressor().stream_reader(
+                raw,  # type: ignore[arg-type]
+                read_size=CHUNK, read_across_frames=True, closefd=False
+            )
+
+    def _gzip_step(self, n: int) -> bytes:
+        while True:
+            data = self._pending
+            if not data:
+                data = self._raw.read(CHUNK)
+                if not data:
+                    if not self._started or not self._gz.eof:
+                        raise UnsafeArchiveError(f"{self._what}: gzip stream is truncated")
+                    return b""
+            self._started = True
+            if self._gz.eof:
+                self._gz = zlib.decompressobj(31)  # the next gzip member
+            out = self._gz.decompress(data, n)
+            self._pending = self._gz.unused_data if self._gz.eof else self._gz.unconsumed_tail
+            if out:
+                return bytes(out)
+
+    def read(self, n: int = -1) -> bytes:
+        if n < 0 or n > CHUNK:
+            n = CHUNK
+        try:
+            out = self._gzip_step(n) if self._gz is not None else bytes(self._zst.read(n))
+        except zlib.error as e:
+            raise UnsafeArchiveError(f"{self._what}: corrupt gzip stream ({e})") from e
+        except UnsafeArchiveError:
+            raise
+        except Exception as e:  # zstandard.ZstdError derives from Exception only
+            if type(e).__name__ == "ZstdError":
+                raise UnsafeArchiveError(f"{self._what}: corrupt zstd stream ({e})") from e
+            raise
+        self.total += len(out)
+        if self.total > self._cap:
+            raise UnsafeArchiveError(
+                f"{self._what} inflates to more than {self._cap} bytes "
+                f"(over {self._ratio}x its compressed size): refusing a decompression bomb",
+                hint="if the layer is genuine, raise OCIKIT_UNPACK_MAX_RATIO",
+            )
+        return out
+
+
+def open_decompressed(raw: _RawReader, codec: str, compressed_size: int, limits: Limits, what: str) -> _RawReader:
+    """The tar stream inside a layer blob (``raw`` is already hashed/verified by the caller)."""
+    if codec == "none":
+        return raw
+    return _Inflater(raw, codec, compressed_size, limits, what)
+
+
+_WINDOWS_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+def check_member_name(name: str, what: str) -> str:
+    """Validate a tar member name under POSIX and Windows rules; return it without ``./``/``/``.
+
+    Refused: empty names, absolute paths, ``..`` components, backslashes, drive letters, NUL and
+    other control characters, over-long names. ``weights..bin`` is fine: only whole ``..``
+    components are refused (kit's substring test refuses it, reliability.md §1.1).
+    """
+    if not name:
+        raise UnsafeArchiveError(f"{what}: entry with an empty name")
+    if "\\" in name:
+        raise UnsafeArchiveError(f"{what}: entry {name!r} contains a backslash")
+    if name.startswith("/"):
+        raise UnsafeArchiveError(f"{what}: entry {name!r} has an absolute path")
+    if _WINDOWS_DRIVE.match(name):
+        raise UnsafeArchiveError(f"{what}: entry {name!r} starts with a drive letter")
+    if any(ord(c) < 0x20 or c == "\x7f" for c in name):
+        raise UnsafeArchiveError(f"{what}: entry {name!r} contains control characters")
+    parts = [p for p in name.split("/") if p not in ("", ".")]
+    if any(p == ".." for p in parts):
+        raise UnsafeArchiveError(f"{what}: entry {name!r} has a '..' component")
+    if any(":" in p for p in parts) and os.name == "nt":  # pragma: no cover - Windows ADS
+        raise UnsafeArchiveError(f"{what}: entry {name!r} contains ':'")
+    if not parts:
+        raise UnsafeArchiveError(f"{what}: entry {name!r} names the target directory itself")
+    if any(len(p.encode()) > 255 for p in parts):
+        raise UnsafeArchiveError(f"{what}: entry {name[:80]!r}… has a component longer than 255 bytes")
+    return "/".join(parts)
+
+
+@dataclass
+class Member:
+    name: str
+    is_dir: bool
+    size: int
+    mode: int
+
+
+def _parse_octal(raw: bytes, what: str, field_name: str) -> int:
+    if raw and raw[0] & 0x80:
+        raise UnsafeArchiveError(f"{what}: base-256 {field_name} field is not accepted")
+    text = raw.split(b"\0", 1)[0].strip(b" ")
+    if not text:
+        return 0
+    try:
+        return int(text, 8)
+    except ValueError as e:
+        raise UnsafeArchiveError(f"{what}: corrupt tar header ({field_name} {raw!r})") from e
+
+
+def _parse_pax(data: bytes, what: str) -> dict[str, str]:
+    records: dict[str, str] = {}
+    pos = 0
+    while pos < len(data):
+        space = data.find(b" ", pos)
+        if space < 0:
+            raise UnsafeArchiveError(f"{what}: malformed PAX header")
+        try:
+            length = int(data[pos:space])
+        except ValueError as e:
+            raise UnsafeArchiveError(f"{what}: malformed PAX record length") from e
+        if length <= space - pos + 1 or pos + length > len(data) or data[pos + length - 1 : pos + length] != b"\n":
+            raise UnsafeArchiveError(f"{what}: malformed PAX record")
+        record = data[space + 1 : pos + length - 1]
+        key, eq, value = record.partition(b"=")
+        if not eq:
+            raise UnsafeArchiveError(f"{what}: malformed PAX record")
+        try:
+            records[key.decode()] = value.decode()
+        except UnicodeDecodeError as e:
+            raise UnsafeArchiveError(f"{what}: PAX record is not UTF-8") from e
+        pos += length
+    return records
+
+
+class TarReader:
+    """A strict, streaming tar parser: yields :class:`Member`\\ s; read bodies with ``read_body``.
+
+    Accepts what Go writes and reads transparently: USTAR/V7/GNU headers, per-file PAX (``x``) and
+    GNU long names (``L``). Refuses links, devices, FIFOs, global PAX headers, sparse files,
+    non-UTF-8 names, bad checksums, more than ``limits.max_entries`` entries.
+    """
+
+    def __init__(self, stream: _RawReader, what: str, limits: Limits) -> None:
+        self._stream = stream
+        self._what = what
+        self._limits = limits
+        self._left = 0  # body bytes (incl. padding) of the current member not yet consumed
+        self._body = 0
+        self.count = 0
+
+    def _read_exact(self, n: int) -> bytes:
+        parts = []
+        got = 0
+        while got < n:
+            data = self._stream.read(n - got)
+            if not data:
+                raise UnsafeArchiveError(
+                    f"{self._what}: tar ends in the middle of an entry (a declared size is a lie "
+                    "or the layer is truncated)"
+                )
+            parts.append(data)
+            got += len(data)
+        return b"".join(parts)
+
+    def _skip_body(self) -> None:
+        while self._left:
+            data = self._stream.read(min(self._left, CHUNK))
+            if not data:
+                raise UnsafeArchiveError(f"{self._what}: tar ends in the middle of an entry")
+            self._left -= len(data)
+
+    def read_body(self, n: int = CHUNK) -> bytes:
+        """Up to ``n`` bytes of the current member's content (``b""`` at its end)."""
+        n = min(n, self._body)
+        if n <= 0:
+            return b""
+        data = self._stream.read(n)
+        if not data:
+            raise UnsafeArchiveError(
+                f"{self._what}: tar ends in the middle of an entry (a declared size is a lie)"
+            )
+        self._body -= len(data)
+        self._left -= len(data)
+        return data
+
+    def __iter__(self) -> Iterator[Member]:
+        pax: dict[str, str] = {}
+        long_name: str | None = None
+        while True:
+            self._body = 0
+            self._skip_body()
+            block = self._read_header_block()
+            if block is None:
+                return
+            what = self._what
+            expected = _parse_octal(block[148:156], what, "checksum")
+            actual = sum(block[:148]) + 8 * 32 + sum(block[156:])
+            if expected != actual:
+                raise UnsafeArchiveError(f"{what}: tar header checksum mismatch (corrupt or not a tar)")
+            typeflag = block[156:157]
+            size = _parse_octal(block[124:136], what, "size")
+            padded = size + (-size) % BLOCK
+            self.count += 1
+            if self.count > self._limits.max_entries:
+                raise UnsafeArchiveError(
+                    f"{what}: more than {self._limits.max_entries} tar entries",
+                    hint="if the layer is genuine, raise OCIKIT_UNPACK_MAX_ENTRIES",
+                )
+            if typeflag in (b"x", b"L"):
+                if size > self._limits.max_pax_bytes:
+                    raise UnsafeArchiveError(f"{what}: extended header of {size} bytes is too large")
+                data = self._read_exact(padded)[:size]
+                if typeflag == b"x":
+                    pax.update(_parse_pax(data, what))
+                else:
+                    long_name = data.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+                continue
+            if typeflag == b"g":
+                raise UnsafeArchiveError(f"{what}: global PAX header is not accepted in a ModelKit layer")
+            if typeflag not in (b"0", b"\0", b"5", b"7"):
+                kinds = {b"1": "hard link", b"2": "symbolic link", b"3": "character device",
+                         b"4": "block device", b"6": "FIFO", b"S": "sparse file", b"K": "GNU long link"}
+                kind = kinds.get(typeflag, f"type {typeflag!r}")
+                raw_name = block[0:100].split(b"\0", 1)[0].decode("utf-8", "replace")
+                raise UnsafeArchiveError(
+                    f"{what}: entry {raw_name!r} is a {kind}; ModelKit layers hold only regular "
+                    "files and directories"
+                )
+            prefix = block[345:500].split(b"\0", 1)[0] if block[257:262] == b"ustar" else b""
+            raw = block[0:100].split(b"\0", 1)[0]
+            if prefix:
+                raw = prefix + b"/" + raw
+            try:
+                name = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise UnsafeArchiveError(f"{what}: entry name {raw!r} is not UTF-8") from e
+            if long_name is not None:
+                name = long_name
+            if "path" in pax:
+                name = pax["path"]
+            if "size" in pax:
+                try:
+                    size = int(pax["size"])
+                except ValueError as e:
+                    raise UnsafeArchiveError(f"{what}: bad PAX size {pax['size']!r}") from e
+                if size < 0:
+                    raise UnsafeArchiveError(f"{what}: negative PAX size")
+                padded = size + (-size) % BLOCK
+            if pax.get("linkpath"):
+                raise UnsafeArchiveError(f"{what}: entry {name!r} carries a link target")
+            pax, long_name = {}, None
+            if len(name.encode("utf-8", "surrogateescape")) > self._limits.max_name_bytes:
+                raise UnsafeArchiveError(f"{what}: entry name longer than {self._limits.max_name_bytes} bytes")
+            is_dir = typeflag == b"5" or (typeflag in (b"0", b"\0") and name.endswith("/"))
+            mode = _parse_octal(block[100:108], what, "mode")
+            if is_dir:
+                size, padded = 0, padded  # a directory's body (if any) is skipped
+            self._left = padded
+            self._body = 0 if is_dir else size
+            yield Member(name, is_dir, size, mode)
+            if self._body:
+                raise UnsafeArchiveError(f"{what}: entry {name!r} was not read to its end")
+
+    def _read_header_block(self) -> bytes | None:
+        block = self._stream.read(BLOCK)
+        if len(block) < BLOCK:
+            block += self._read_exact(BLOCK - len(block)) if block else b""
+        if not block:
+            raise UnsafeArchiveError(f"{self._what}: tar ends without its end-of-archive marker")
+        if block == _ZERO_BLOCK:
+            # end of archive; read the rest so the caller can verify the digest of everything
+            while self._stream.read(CHUNK):
+                pass
+            return None
+        return block
+
+
+# ------------------------------------------------------------------------------------------------
+# extraction below a directory fd, never following links
+
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+
+
+@dataclass
+class ExtractState:
+    """What earlier layers of the same unpack put into the staging directory."""
+
+    files: dict[str, str] = field(default_factory=dict)  # path → layer label
+    dirs: set[str] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class ExtractedFile:
+    path: str
+    size: int
+
+
+class _DirCache:
+    """Open directory fds below the root, created on demand with O_NOFOLLOW at every step."""
+
+    def __init__(self, root_fd: int) -> None:
+        self._fds: dict[str, int] = {"": root_fd}
+        self._root = root_fd
+
+    def get(self, path: str, what: str) -> int:
+        fd = self._fds.get(path)
+        if fd is not None:
+            return fd
+        parent, _, base = path.rpartition("/")
+        parent_fd = self.get(parent, what)
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(base, 0o755, dir_fd=parent_fd)
+        try:
+            fd = os.open(base, _DIR_FLAGS, dir_fd=parent_fd)
+        except OSError as e:
+            raise UnsafeArchiveError(f"{what}: {path!r} is not a directory where one is needed") from e
+        self._fds[path] = fd
+        return fd
+
+    def close(self) -> None:
+        for p, fd in self._fds.items():
+            if p:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self._fds = {"": self._root}
+
+
+def extract_layer(
+    reader: TarReader,
+    root_fd: int,
+    state: ExtractState,
+    *,
+    what: str,
+    on_bytes: Callable[[int], None] | None = None,
+) -> list[ExtractedFile]:
+    """Extract every member of ``reader`` below the directory ``root_fd`` (a fresh staging dir).
+
+    Refuses duplicate files (within the layer or across layers of the same unpack), a file where a
+    directory was or vice versa, setuid/setgid bits. Files get 0644, or 0755 when the owner could
+    execute; directories 0755; no ownership, times or xattrs are applied.
+    """
+    dirs = _DirCache(root_fd)
+    out: list[ExtractedFile] = []
+    seen_in_layer: set[str] = set()
+    try:
+        for member in reader:
+            name = check_member_name(member.name, what)
+            if member.mode & (stat.S_ISUID | stat.S_ISGID):
+                raise UnsafeArchiveError(f"{what}: entry {name!r} has the setuid/setgid bit set")
+            if name in seen_in_layer:
+                raise UnsafeArchiveError(f"{what}: entry {name!r} appears twice")
+            seen_in_layer.add(name)
+            parent = name.rpartition("/")[0]
+            if parent in state.files or any(p in state.files for p in _ancestors(parent)):
+                raise UnsafeArchiveError(f"{what}: entry {name!r} is below a file of the same layer set")
+            if member.is_dir:
+                if name in state.files:
+                    raise UnsafeArchiveError(f"{what}: directory {name!r} is already a file")
+                dirs.get(name, what)
+                state.dirs.add(name)
+                continue
+            if name in state.files:
+                raise UnsafeArchiveError(
+                    f"{what}: file {name!r} is also in {state.files[name]}; refusing duplicate files"
+                )
+            if name in state.dirs:
+                raise UnsafeArchiveError(f"{what}: file {name!r} is already a directory")
+            parent_fd = dirs.get(parent, what)
+            mode = 0o755 if member.mode & stat.S_IXUSR else 0o644
+            base = name.rpartition("/")[2]
+            try:
+                fd = os.open(base, _FILE_FLAGS, mode, dir_fd=parent_fd)
+            except FileExistsError as e:
+                raise UnsafeArchiveError(f"{what}: entry {name!r} appears twice") from e
+            with open(fd, "wb", buffering=0, closefd=True) as f:
+                _copy_body(reader, f, on_bytes)
+            state.files[name] = what
+            out.append(ExtractedFile(name, member.size))
+    finally:
+        dirs.close()
+    return out
+
+
+def _ancestors(path: str) -> Iterator[str]:
+    while path:
+        path = path.rpartition("/")[0]
+        if path:
+            yield path
+
+
+def _copy_body(reader: TarReader, f: IO[bytes], on_bytes: Callable[[int], None] | None) -> None:
+    while True:
+        data = reader.read_body(CHUNK)
+        if not data:
+            return
+        f.write(data)
+        if on_bytes is not None:
+            on_bytes(len(data))
+
+
+# ------------------------------------------------------------------------------------------------
+# hashing a raw stream on a helper thread while it is consumed
+
+
+class ThreadedHashingReader:
+    """Like ``HashingReader`` but hashing on a helper thread: reading and hashing overlap.
+
+    ``read`` returns bytes (so callers may keep them); the hash of chunk *n* runs while the caller
+    processes it, and is joined before chunk *n+1* is read. At EOF size and digest are checked.
+    """
+
+    def __init__(self, raw: BinaryIO, expected: Digest, size: int, what: str) -> None:
+        self._raw = raw
+        self._expected = expected
+        self._size = size
+        self._what = what
+        self._hash = hashlib.sha256()
+        self.count = 0
+        self._hasher = _Hasher()
+        self._hasher.start()
+        self._pending = False
+        self._verified = False
+
+    def read(self, n: int = -1) -> bytes:
+        if n < 0 or n > CHUNK:
+            n = CHUNK
+        if self._pending:
+            self._hasher.wait()
+            self._pending = False
+        remaining = self._size - self.count
+        data = self._raw.read(min(n, remaining) if remaining > 0 else 1)
+        if not data:
+            self.verify()
+            return b""
+        self.count += len(data)
+        if self.count > self._size:
+            raise DigestMismatchError(f"{self._what} {self._expected} is longer than its declared size {self._size}")
+        if len(data) >= 64 * 1024:
+            self._hasher.submit(self._hash, memoryview(data))
+            self._pending = True
+        else:
+            self._hash.update(data)
+        return data
+
+    def verify(self) -> None:
+        if self._pending:
+            self._hasher.wait()
+            self._pending = False
+        if self._verified:
+            return
+        if self.count != self._size:
+            raise DigestMismatchError(
+                f"{self._what} {self._expected} ended after {self.count} bytes, expected {self._size}"
+            )
+        actual = Digest.from_hash(self._hash)
+        if actual != self._expected:
+            raise DigestMismatchError(f"{self._what} content does not match its digest {self._expected} (got {actual})")
+        self._verified = True
+
+    def drain(self) -> None:
+        while self.read(CHUNK):
+            pass
+        self.verify()
+
+    def close(self) -> None:
+        if self._pending:
+            self._hasher.wait()
+            self._pending = False
+        self._hasher.stop()
+        self._hasher.join()
+        self._raw.close()
+
+
+def iter_sorted(names: Iterable[str]) -> list[str]:
+    """Byte-order sort of tar names (Go sorts strings by bytes)."""
+    return sorted(names, key=lambda s: s.encode())
