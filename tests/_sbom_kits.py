@@ -1,0 +1,175 @@
+"""Real layers and a Kitfile for SBOM tests: files on disk, packed with the real tar writer.
+
+The Kitfile is ``ocikit._kitfile.Kitfile`` when it exists; until then a stand-in with the same
+fields (the SBOM builder only reads attributes).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import pickle
+import struct
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ocikit._layers import PackedLayer, TarEntry, layer_media_type, write_tar
+from ocikit._oci import KITOPS_CONFIG, MANIFEST, Descriptor, Manifest
+
+SECTION_KIND = {"model": "model", "parts": "modelpart", "code": "code", "datasets": "dataset", "docs": "docs"}
+
+
+@dataclass(frozen=True)
+class Package:
+    name: str | None = None
+    version: str | None = None
+    description: str | None = None
+    license: str | None = None
+    authors: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ModelPart:
+    name: str | None = None
+    path: str | None = None
+    license: str | None = None
+    type: str | None = None
+
+
+@dataclass(frozen=True)
+class Model:
+    name: str | None = None
+    path: str | None = None
+    license: str | None = None
+    framework: str | None = None
+    format: str | None = None
+    version: str | None = None
+    description: str | None = None
+    parts: tuple[ModelPart, ...] = ()
+    parameters: Any = None
+
+
+@dataclass(frozen=True)
+class Code:
+    path: str
+    description: str | None = None
+    license: str | None = None
+
+
+@dataclass(frozen=True)
+class DataSet:
+    name: str | None = None
+    path: str | None = None
+    description: str | None = None
+    license: str | None = None
+    parameters: Any = None
+
+
+@dataclass(frozen=True)
+class Docs:
+    path: str
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class Kitfile:
+    manifest_version: str = "1.0.0"
+    package: Package = field(default_factory=Package)
+    model: Model | None = None
+    code: tuple[Code, ...] = ()
+    datasets: tuple[DataSet, ...] = ()
+    docs: tuple[Docs, ...] = ()
+
+
+def torch_zip() -> bytes:
+    """A file shaped like torch.save's zip: ``archive/data.pkl`` inside a zip."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("archive/data.pkl", pickle.dumps({"w": [1, 2, 3]}, protocol=2))
+        zf.writestr("archive/version", "3\n")
+    return buf.getvalue()
+
+
+def safetensors() -> bytes:
+    header = json.dumps({"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}).encode()
+    return struct.pack("<Q", len(header)) + header + b"\x00" * 8
+
+
+PROJECT_FILES: dict[str, bytes] = {
+    "model/weights.safetensors": safetensors(),
+    "model/classifier.pkl": pickle.dumps({"coef": [0.1, 0.2]}, protocol=4),
+    "model/checkpoint.bin": torch_zip(),  # pickle only detectable by content
+    "adapter/lora.pt": torch_zip(),
+    "data/train.csv": b"text,label\ngood,1\nbad,0\n",
+    "code/train.py": b"print('train')\n",
+    "code/requirements.txt": (
+        b"# pinned and not\nnumpy==1.26.4\nscikit-learn>=1.3  # comment\n"
+        b"requests[socks]==2.32.3 ; python_version >= '3.8'\n-r other.txt\n"
+    ),
+    "code/uv.lock": (
+        b'version = 1\n[[package]]\nname = "sentiment"\nversion = "0.1.0"\nsource = { editable = "." }\n'
+        b'[[package]]\nname = "scikit-learn"\nversion = "1.5.2"\nsource = { registry = "https://pypi.org/simple" }\n'
+    ),
+    "docs/README.md": b"# Sentiment\n",
+}
+
+
+def sample_kitfile() -> Kitfile:
+    return Kitfile(
+        package=Package(name="sentiment", version="1.0.0", description="Sentiment classifier",
+                        license="Apache-2.0", authors=("Ada Lovelace", "ML Team")),
+        model=Model(
+            name="sentiment-model", path="model", license="MIT", framework="scikit-learn",
+            format="safetensors", version="1.0",
+            parts=(ModelPart(name="lora", path="adapter", type="lora-adapter"),),
+            parameters={"task": "text-classification", "approach": "supervised",
+                        "metrics": {"accuracy": 0.93, "f1": {"value": 0.91, "slice": "test"}}},
+        ),
+        code=(Code(path="code", description="training code", license="Apache-2.0"),),
+        datasets=(DataSet(name="reviews", path="data", description="labelled reviews",
+                          license="CC-BY-4.0", parameters={"rows": 2}),),
+        docs=(Docs(path="docs", description="readme"),),
+    )
+
+
+def write_project(root: Path, files: dict[str, bytes] | None = None) -> Path:
+    for rel, data in (files if files is not None else PROJECT_FILES).items():
+        p = root / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(data)
+    return root
+
+
+def pack_layers(root: Path, kitfile: Any) -> tuple[list[PackedLayer], dict[str, bytes]]:
+    """One layer per Kitfile element (order model, parts, code, datasets, docs); returns blobs too."""
+    elements: list[tuple[str, int, str]] = []
+    if kitfile.model is not None:
+        elements.append(("model", 0, kitfile.model.path))
+        elements += [("parts", i, p.path) for i, p in enumerate(kitfile.model.parts)]
+    elements += [("code", i, c.path) for i, c in enumerate(kitfile.code)]
+    elements += [("datasets", i, d.path) for i, d in enumerate(kitfile.datasets)]
+    elements += [("docs", i, d.path) for i, d in enumerate(kitfile.docs)]
+    layers, blobs = [], {}
+    for section, index, path in elements:
+        base = root / path
+        entries = [TarEntry(path, None)]
+        for f in sorted(p for p in base.rglob("*") if p.is_file()):
+            rel = f.relative_to(root).as_posix()
+            entries.append(TarEntry(rel, f, f.stat().st_size, 0o644))
+        buf = io.BytesIO()
+        written = write_tar(entries, buf)
+        kind = SECTION_KIND[section]
+        desc = Descriptor(layer_media_type(kind), written.digest, written.size)
+        blobs[str(written.digest)] = buf.getvalue()
+        layers.append(PackedLayer(kind, section, index, path, desc, written.diff_id, written.files))
+    return layers, blobs
+
+
+def manifest_for(layers: list[PackedLayer]) -> tuple[bytes, Descriptor, bytes]:
+    config = b'{"manifestVersion":"1.0.0","package":{"name":"sentiment"}}'
+    cdesc = Descriptor.for_bytes(KITOPS_CONFIG, config)
+    manifest = Manifest(cdesc, tuple(layer.descriptor for layer in layers))
+    data = manifest.to_bytes()
+    return data, Descriptor.for_bytes(MANIFEST, data), config
