@@ -122,8 +122,12 @@ class IngestFile:
         if not verified:
             from ocikit._digest import HashingReader
 
-            with open(self.path, "rb") as f:
-                HashingReader(f, self.desc.digest, self.desc.size, what="downloaded blob").drain()
+            try:
+                with open(self.path, "rb") as f:
+                    HashingReader(f, self.desc.digest, self.desc.size, what="downloaded blob").drain()
+            except DigestMismatchError:
+                self.discard()  # a bad prefix kept would fail every later resume the same way
+                raise
         with open(self.path, "rb") as f:
             os.fsync(f.fileno())
         self._store._install(self.path, self.desc.digest)
@@ -146,7 +150,8 @@ class LocalStore:
     # -- layout files -------------------------------------------------------------------------
 
     def _ensure(self) -> None:
-        if (self.root / "oci-layout").exists():
+        # A layout written by another tool (skopeo, oras) has oci-layout but no ingest/ dir.
+        if (self.root / "oci-layout").exists() and (self.root / "ingest").is_dir():
             return
         try:
             (self.root / "blobs" / "sha256").mkdir(parents=True, exist_ok=True)
@@ -250,14 +255,25 @@ class LocalStore:
         """Exclusive access to the resumable download of ``desc`` (one process at a time)."""
         self._ensure()
         lock_path = self.root / "ingest" / f"{desc.digest.hex}.lock"
-        with open(lock_path, "a+b") as f:
+        while True:
+            f = open(lock_path, "a+b")  # noqa: SIM115 - closed below
             fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+            # The previous holder unlinks the lock file when done; if we locked that unlinked
+            # inode, a third process may hold a fresh file under the same name: lock again.
             try:
-                yield IngestFile(self, desc)
-            finally:
-                fcntl.flock(f.fileno(), fcntl.LOCK_UN)
-                with contextlib.suppress(FileNotFoundError):
-                    lock_path.unlink()
+                same = os.fstat(f.fileno()).st_ino == os.stat(lock_path).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            f.close()
+        try:
+            yield IngestFile(self, desc)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                lock_path.unlink()  # while still holding the lock, so no one else can be inside
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+            f.close()
 
     # -- repositories -------------------------------------------------------------------------
 
@@ -374,10 +390,32 @@ class LayoutRepository:
         self._add(desc, tag)
         return desc
 
+    def _missing_blobs(self, desc: Descriptor) -> list[Digest]:
+        """Blobs an image manifest references that are absent (checked under the store lock)."""
+        if not self.store.has_blob(desc.digest, desc.size):
+            return [desc.digest]
+        if desc.media_type == INDEX:
+            return []
+        try:
+            manifest = Manifest.from_bytes(self.store.blob_path(desc.digest).read_bytes())
+        except VerificationError:
+            return []  # an index under another media type: its children are manifests, not checked
+        return [d.digest for d in (manifest.config, *manifest.layers)
+                if d.data is None and not self.store.has_blob(d.digest, d.size)]
+
     def _add(self, desc: Descriptor, tag: str | None) -> None:
         name = self.name
 
         def change(entries: list[Descriptor]) -> list[Descriptor]:
+            # Under the lock `gc` holds while it decides: a blob it collected after a pull found it
+            # present must not end up referenced by a new entry (never index an incomplete kit).
+            missing = self._missing_blobs(desc)
+            if missing:
+                raise StoreError(
+                    f"manifest {desc.digest} references {len(missing)} blob(s) missing from the local "
+                    f"store (first: {missing[0]})",
+                    hint="store the blobs first; if a gc ran meanwhile, run the pull or pack again",
+                )
             kept = []
             for d in entries:
                 mine = d.annotations.get(ANNOTATION_REPOSITORY) == name
