@@ -96,17 +96,19 @@ OCIKIT_HOME="$DEMO/serving" oc verify "$REMOTE" --key "$DEMO/keys/cosign.pub" "$
 echo "A key that did not sign it is refused:"
 OCIKIT_HOME="$DEMO/serving" refused 3 verify "$REMOTE" --key "$DEMO/other-keys/cosign.pub" "${NET[@]}"
 
-step "7. Unpack only model and code, verifying the signature before writing a byte"
-OCIKIT_HOME="$DEMO/serving" oc unpack "$REMOTE" -d "$DEMO/serve" --filter model --filter code \
-  --verify-key "$DEMO/keys/cosign.pub" "${NET[@]}"
+step "7. Unpack it, verifying the signature before writing a byte, and serve it"
+OCIKIT_HOME="$DEMO/serving" oc unpack "$REMOTE" -d "$DEMO/serve" --verify-key "$DEMO/keys/cosign.pub" "${NET[@]}"
 if [ -f "$DEMO/serve/predict.py" ]; then
   say "python .demo/serve/predict.py ..."
   python "$DEMO/serve/predict.py" "The kettle arrived broken." "Works perfectly, would buy again."
 fi
+echo "Only the layers a host needs (--filter), straight from the registry:"
+OCIKIT_HOME="$DEMO/serving" oc unpack "$REMOTE" -d "$DEMO/model-only" --filter model "${NET[@]}"
+if [ -d "$DEMO/model-only" ]; then (cd "$DEMO/model-only" && find . -type f | sort); fi
 
 step "8. The SBOM (CycloneDX 1.6, attached to the ModelKit as an OCI referrer)"
-oc sbom "$REMOTE" "${NET[@]}" >"$DEMO/sbom.json"
-if [ -s "$DEMO/sbom.json" ]; then head -n 25 "$DEMO/sbom.json"; echo "..."; fi
+oc sbom "$REMOTE" -o "$DEMO/sbom.json" "${NET[@]}"
+if [ -s "$DEMO/sbom.json" ]; then head -n 25 "$DEMO/sbom.json"; echo "  ..."; fi
 
 step "9. Check the unpacked files against the SBOM's hashes"
 oc verify-files "$DEMO/serve" --sbom "$DEMO/sbom.json"
@@ -114,16 +116,18 @@ echo "A changed file is caught:"
 if [ -f "$DEMO/serve/model/vocabulary.json" ]; then echo '"tampered"' >>"$DEMO/serve/model/vocabulary.json"; fi
 refused 3 verify-files "$DEMO/serve" --sbom "$DEMO/sbom.json"
 
-step "10. Promote: staging, then production behind a gate"
-oc promote "$REMOTE" staging "${NET[@]}"
+step "10. Promote: staging, then production behind a gate on the recorded metrics"
+STAGED="$REGISTRY_HOST/$REPO:staging"
+oc promote "$REMOTE" staging --reason "nightly candidate" "${NET[@]}"
 echo "A gate the model does not meet refuses the promotion and changes nothing:"
-refused 3 promote "$REGISTRY_HOST/$REPO:staging" production --require "accuracy>=0.999" "${NET[@]}"
-oc promote "$REGISTRY_HOST/$REPO:staging" production --require "accuracy>=0.9" \
-  --require-signature "$DEMO/keys/cosign.pub" "${NET[@]}"
+refused 3 promote "$STAGED" production --require "model.parameters.metrics.accuracy >= 0.999" \
+  --reason "release 1.0.0" "${NET[@]}"
+oc promote "$STAGED" production --require "model.parameters.metrics.accuracy >= 0.9" \
+  --require "model.parameters.metrics.f1 >= 0.9" --reason "release 1.0.0" "${NET[@]}"
 
-step "11. Stages and their audited history"
+step "11. Stages and their audited, hash-chained history"
 oc stages "$REGISTRY_HOST/$REPO" "${NET[@]}"
-oc history "$REGISTRY_HOST/$REPO" "${NET[@]}"
+oc history "$REGISTRY_HOST/$REPO" production --verify "${NET[@]}"
 
 step "Done"
 if [ "$SKIPPED" = 1 ]; then
