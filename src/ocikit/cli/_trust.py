@@ -1,0 +1,154 @@
+"""Trust commands: ``keygen``, ``sign``, ``verify`` (cosign-compatible, see docs/signing.md).
+
+Passwords come from ``--password-stdin``, ``$OCIKIT_PASSWORD`` (set and empty = no password, like
+``COSIGN_PASSWORD``) or a prompt — never from the command line, and no prompt when stdin is not a
+terminal.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+
+import click
+
+from ocikit._config import RegistryOptions
+from ocikit.cli._context import get_context
+from ocikit.cli._options import json_option, network_options, reference_argument
+from ocikit.cli._output import echo_json
+
+ENV_PASSWORD = "OCIKIT_PASSWORD"  # noqa: S105 - the name of a variable, not a secret
+ENV_VERIFY_KEY = "OCIKIT_VERIFY_KEY"
+
+password_stdin_option = click.option(
+    "--password-stdin", is_flag=True,
+    help=f"Read the key password from the first line of stdin (else ${ENV_PASSWORD}, else a prompt).",
+)
+
+
+def _parse_annotations(ctx: click.Context, param: click.Parameter, values: Sequence[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for value in values:
+        k, sep, v = value.partition("=")
+        if not sep or not k:
+            raise click.BadParameter(f"{value!r} is not key=value", ctx=ctx, param=param)
+        out[k] = v
+    return out
+
+
+annotation_option = click.option(
+    "-a", "--annotation", "annotations", multiple=True, metavar="KEY=VALUE", callback=_parse_annotations,
+    help="Annotation in the signed payload's 'optional' map (repeatable).",
+)
+
+
+def _password(password_stdin: bool, *, needed: bool, confirm: bool = False) -> str | None:
+    if password_stdin:
+        line: str = sys.stdin.readline()
+        return line.rstrip("\r\n")
+    env = os.environ.get(ENV_PASSWORD)
+    if env is not None:
+        return env
+    if needed and sys.stdin.isatty():
+        value: str = click.prompt(
+            "Password for the private key" + (" (empty for none)" if confirm else ""),
+            hide_input=True, confirmation_prompt=confirm, default="", show_default=False,
+        )
+        return value
+    return None
+
+
+@click.command("keygen")
+@click.option("--output-prefix", default="cosign", show_default=True, metavar="PREFIX",
+              help="Write PREFIX.key (private, mode 0600) and PREFIX.pub.")
+@click.option("--cosign-format", is_flag=True,
+              help="Write the private key in cosign's ENCRYPTED SIGSTORE PRIVATE KEY format "
+                   "(needs the cosign-keys extra) so 'cosign sign --key' reads it too.")
+@click.option("--force", is_flag=True, help="Replace an existing key pair.")
+@password_stdin_option
+def keygen_cmd(output_prefix: str, cosign_format: bool, force: bool, password_stdin: bool) -> None:
+    """Create an ECDSA P-256 key pair for 'ocikit sign' and 'cosign verify'.
+
+    \b
+    The private key is PKCS#8 PEM, encrypted when a password is given:
+      printf '%s\\n' "$PASS" | ocikit keygen --password-stdin
+      OCIKIT_PASSWORD= ocikit keygen           # no password
+    """
+    from ocikit._signing import keygen
+
+    password = _password(password_stdin, needed=True, confirm=True)
+    key_path, pub_path = keygen(output_prefix, password, force, cosign_format=cosign_format)
+    state = "encrypted" if password or cosign_format else "NOT encrypted"
+    click.echo(f"Private key written to {key_path} ({state}; keep it secret)")
+    click.echo(f"Public key written to {pub_path}")
+
+
+@click.command("sign")
+@reference_argument
+@click.option("--key", "key", required=True, type=click.Path(dir_okay=False),
+              help="Private key (PEM from 'ocikit keygen', or cosign's encrypted key).")
+@annotation_option
+@password_stdin_option
+@network_options
+@json_option
+def sign_cmd(reference: str, key: str, annotations: dict[str, str], password_stdin: bool,
+             registry_options: RegistryOptions, as_json: bool) -> None:
+    """Sign a ModelKit's manifest digest, cosign-compatible.
+
+    \b
+    The signature goes to the tag sha256-<hex>.sig in the same repository: in the local store
+    when the ModelKit is there (push carries it along), else in the registry.
+      ocikit sign registry.example/acme/sentiment:1.0.0 --key cosign.key -a ci=release
+    """
+    from ocikit._keys import is_encrypted
+    from ocikit._signing import sign
+    from ocikit.errors import KeyFileError
+
+    try:
+        needed = is_encrypted(key)
+    except KeyFileError:
+        needed = False  # let the library report the key problem
+    result = sign(reference, key, password=_password(password_stdin, needed=needed),
+                  annotations=annotations or None, home=get_context().home, options=registry_options)
+    if as_json:
+        echo_json(result.to_dict())
+        return
+    shown = result.reference.display
+    where = "the local store" if result.local else result.location
+    if result.added:
+        click.echo(f"Signed {shown}")
+        click.echo(f"signature: {result.signature_tag} in {where}")
+    else:
+        click.echo(f"{shown} already carries this signature ({result.signature_tag} in {where})")
+    if result.local and not result.reference.is_local:
+        click.echo("push the ModelKit to publish the signature with it", err=True)
+
+
+@click.command("verify")
+@reference_argument
+@click.option("--key", "key", required=True, type=click.Path(dir_okay=False), envvar=ENV_VERIFY_KEY,
+              show_envvar=True, help="Public key (PEM, e.g. cosign.pub).")
+@annotation_option
+@network_options
+@json_option
+def verify_cmd(reference: str, key: str, annotations: dict[str, str], registry_options: RegistryOptions,
+               as_json: bool) -> None:
+    """Verify a ModelKit's cosign signature; print the verified digest.
+
+    \b
+    Checks the signature over the signed payload, that the payload names this manifest digest and
+    this repository, and the required -a annotations. Exits 3 when no signature passes.
+    Use the printed digest from then on (REF@sha256:...), not the tag.
+    """
+    from ocikit._signing import verify
+
+    result = verify(reference, key, annotations=annotations or None, home=get_context().home,
+                    options=registry_options)
+    if as_json:
+        echo_json(result.to_dict())
+        return
+    count = len(result.signatures)
+    click.echo(f"Verified {result.reference.display}: {count} valid signature{'s' if count != 1 else ''} "
+               f"by {key}")
+    click.echo(str(result.digest))
