@@ -1,0 +1,550 @@
+"""``pack``: a project directory + Kitfile → a ModelKit in the local store.
+
+What goes into which layer (kitops-format.md §3.1, §3.3):
+
+* One layer per Kitfile element, in manifest order model, parts, code, datasets, docs. A model
+  whose ``path`` is empty or a ModelKit reference gets no layer.
+* A layer holds its path, everything below it, and its ancestor directories; names are relative to
+  the context, in ``filepath.Walk`` order (depth-first, each directory's entries sorted by bytes).
+* ``.kitignore`` (dockerignore rules, ``_ignore``) drops entries; the Kitfile and ``.kitignore`` at
+  the context root are never packed.
+* Paths claimed by another layer are left out: when a dataset lives inside the model directory, or
+  ``code: .`` covers everything, every file lands in exactly one layer. Unlike kit, which compares
+  with a string prefix (so a ``code: .`` layer also loses ``model.txt`` and ``model-v2/`` next to a
+  ``model`` layer, and they end up in no layer), we compare whole path components.
+* With ``model.path`` a ModelKit reference, the parent chain is resolved (local store first, then
+  the registry), at most 10 deep, cycles refused; the parents' layer paths are left out.
+
+Symbolic links inside the context are followed when their target (fully resolved) stays inside the
+context: the link's name is packed as a regular file or directory with the target's content. A
+link that leads outside the context, or a loop, is a :class:`PackError` naming the link. kit
+drops links silently (kitops issue #1237); we neither drop nor leak. Sockets, FIFOs and devices are
+skipped (reported in the dry-run plan). Hard links become separate regular files.
+
+Reproducible: tar entries carry no times or owners and normalised modes, the manifest carries
+``org.opencontainers.image.created`` only when ``SOURCE_DATE_EPOCH`` is set — so the same inputs
+give the same manifest digest on any machine.
+
+Untagged packs (``tag=None``, library only; the CLI requires ``-t``) are stored in the repository
+``localhost/_`` without a tag, kit's convention; they are found by digest and in ``ocikit list``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import posixpath
+import stat
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ocikit import __version__
+from ocikit._config import RegistryOptions
+from ocikit._digest import Digest
+from ocikit._ignore import IgnoreMatcher, load_kitignore
+from ocikit._layers import (
+    COMPRESSIONS,
+    SECTION_KIND,
+    FileRecord,
+    PackedLayer,
+    TarEntry,
+    layer_media_type,
+    normalized_mode,
+    write_tar,
+)
+from ocikit._oci import (
+    ANNOTATION_CLI_VERSION,
+    ANNOTATION_CREATED,
+    ANNOTATION_FILEPATH,
+    KITOPS_CONFIG,
+    KITOPS_MANIFEST_ARTIFACT,
+    MANIFEST,
+    Descriptor,
+    Manifest,
+)
+from ocikit._progress import SILENT, Progress
+from ocikit._reference import Reference, split_tags
+from ocikit.errors import NotAModelKitError, PackError, UsageError
+
+if TYPE_CHECKING:
+    from ocikit._kitfile import Kitfile
+    from ocikit._layout import LocalStore
+
+__all__ = ["MAX_PARENT_DEPTH", "LayerPlan", "PackPlan", "PackResult", "pack"]
+
+log = logging.getLogger(__name__)
+
+#: kit's MaxModelRefChain: at most this many ancestors (kitops-format.md §4.14).
+MAX_PARENT_DEPTH = 10
+#: repository for packs without a tag (kit's convention)
+UNTAGGED_REPOSITORY = "localhost/_"
+
+
+@dataclass(frozen=True)
+class PlannedEntry:
+    name: str  # tar name
+    is_dir: bool
+    size: int
+    source: Path | None  # the file read (a symlink's resolved target), None for directories
+    mode: int = 0o755  # normalised (see _layers.normalized_mode)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.name, "type": "dir" if self.is_dir else "file", "size": self.size}
+
+
+@dataclass(frozen=True)
+class LayerPlan:
+    """One layer to write: the Kitfile element and the entries it will hold."""
+
+    kind: str
+    section: str
+    index: int
+    path: str  # Kitfile path, verbatim
+    clean_path: str
+    media_type: str
+    entries: tuple[PlannedEntry, ...]
+
+    @property
+    def size(self) -> int:
+        return sum(e.size for e in self.entries)
+
+    @property
+    def file_count(self) -> int:
+        return sum(1 for e in self.entries if not e.is_dir)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "section": self.section,
+            "index": self.index,
+            "path": self.path,
+            "mediaType": self.media_type,
+            "files": self.file_count,
+            "size": self.size,
+            "entries": [e.to_dict() for e in self.entries],
+        }
+
+
+@dataclass(frozen=True)
+class PackPlan:
+    """What ``pack`` writes (or, with ``dry_run``, would write)."""
+
+    context: Path
+    kitfile_path: Path | None
+    layers: tuple[LayerPlan, ...]
+    ignored: tuple[str, ...]  # paths dropped by .kitignore
+    skipped: tuple[str, ...]  # special files (sockets, FIFOs, devices) not packed
+    parents: tuple[str, ...]  # ModelKit references of the parent chain, nearest first
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "context": str(self.context),
+            "layers": [layer.to_dict() for layer in self.layers],
+            "ignored": list(self.ignored),
+            "skipped": list(self.skipped),
+            "parents": list(self.parents),
+        }
+
+
+@dataclass(frozen=True)
+class PackResult:
+    digest: Digest | None
+    references: tuple[Reference, ...]
+    manifest: Manifest | None
+    descriptor: Descriptor | None
+    kitfile: Kitfile
+    layers: tuple[PackedLayer, ...]
+    sbom_digest: Digest | None
+    plan: PackPlan
+    dry_run: bool = False
+    reused: tuple[Digest, ...] = field(default=())  # layer blobs that were already in the store
+
+    def to_dict(self) -> dict[str, Any]:
+        if self.dry_run:
+            return {"dryRun": True, "plan": self.plan.to_dict(),
+                    "references": [r.display for r in self.references]}
+        return {
+            "digest": str(self.digest),
+            "references": [r.display for r in self.references],
+            "layers": [
+                {
+                    "mediaType": layer.descriptor.media_type,
+                    "digest": str(layer.descriptor.digest),
+                    "diffId": str(layer.diff_id),
+                    "size": layer.descriptor.size,
+                    "path": layer.path,
+                    "files": len(layer.files),
+                }
+                for layer in self.layers
+            ],
+            "sbom": str(self.sbom_digest) if self.sbom_digest else None,
+        }
+
+
+# ------------------------------------------------------------------------------------------------
+# planning
+
+
+def clean_layer_path(path: str) -> str:
+    """Go's filepath.Clean of a Kitfile path, as a context-relative POSIX path ("." for the root)."""
+    cleaned = posixpath.normpath(path.replace("\\", "/")) if path else "."
+    if cleaned.startswith("/") or cleaned == ".." or cleaned.startswith("../"):
+        raise PackError(f"Kitfile path {path!r} points outside the context directory")
+    return cleaned
+
+
+def _is_under(path: str, base: str) -> bool:
+    """``path`` is ``base`` or below it, comparing whole components ("." contains everything)."""
+    return base == "." or path == base or path.startswith(base + "/")
+
+
+def _check_name(name: str, context: Path) -> None:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise PackError(f"{context / name!r}: file name is not valid UTF-8", hint="rename the file") from e
+    if "\\" in name or any(ord(c) < 0x20 or c == "\x7f" for c in name):
+        raise PackError(
+            f"{name!r}: file names with backslashes or control characters cannot be unpacked safely",
+            hint="rename the file or exclude it in .kitignore",
+        )
+
+
+class _Walker:
+    """Walks the context for one layer, applying ignores, claims and the symlink policy."""
+
+    def __init__(self, context: Path, real_context: str, matcher: IgnoreMatcher,
+                 ignored: set[str], skipped: set[str]) -> None:
+        self.context = context
+        self.real = real_context
+        self.matcher = matcher
+        self.ignored = ignored
+        self.skipped = skipped
+
+    def _resolve(self, rel: str) -> tuple[os.stat_result, Path]:
+        """lstat ``rel``; for a symlink, check it stays inside and return the target's stat."""
+        full = self.context / rel
+        try:
+            st = os.lstat(full)
+        except FileNotFoundError as e:
+            raise PackError(f"path {rel} does not exist in {self.context}") from e
+        if not stat.S_ISLNK(st.st_mode):
+            return st, full
+        target = os.path.realpath(full)
+        if os.path.commonpath([self.real, target]) != self.real:
+            raise PackError(
+                f"{rel} is a symbolic link to {target}, which is outside the context directory",
+                hint="copy the file into the context, or exclude the link in .kitignore",
+            )
+        try:
+            st = os.stat(target)
+        except FileNotFoundError as e:
+            raise PackError(f"{rel} is a broken symbolic link (target {target} does not exist)",
+                            hint="fix or remove the link, or exclude it in .kitignore") from e
+        return st, Path(target)
+
+    def entries(self, layer_path: str, excluded: Sequence[str]) -> list[PlannedEntry]:
+        out: list[PlannedEntry] = []
+        if layer_path != ".":
+            parts = layer_path.split("/")
+            # ancestors of the layer path, then the layer path itself
+            for i in range(1, len(parts)):
+                rel = "/".join(parts[:i])
+                st, _ = self._resolve(rel)
+                if not stat.S_ISDIR(st.st_mode):
+                    raise PackError(f"path {layer_path}: {rel} is not a directory")
+                if self.matcher.ignored(rel):
+                    self.ignored.add(rel)
+                    if not self.matcher.has_exclusions:
+                        log.warning("layer path %s is ignored by .kitignore", layer_path)
+                        return out
+                    continue
+                out.append(PlannedEntry(rel, True, 0, None))
+            self._visit(layer_path, excluded, out, set(), top=True)
+        else:
+            st, _ = self._resolve(".")
+            self._children(".", self.context, excluded, out, {(st.st_dev, st.st_ino)})
+        return out
+
+    def _visit(self, rel: str, excluded: Sequence[str], out: list[PlannedEntry],
+               stack: set[tuple[int, int]], *, top: bool = False) -> None:
+        if any(_is_under(rel, p) for p in excluded):
+            return
+        st, source = self._resolve(rel)
+        ignored = self.matcher.ignored(rel)
+        if ignored:
+            self.ignored.add(rel)
+            if top:
+                log.warning("layer path %s is ignored by .kitignore", rel)
+            if not stat.S_ISDIR(st.st_mode) or not self.matcher.has_exclusions:
+                return
+        _check_name(rel, self.context)
+        if stat.S_ISDIR(st.st_mode):
+            key = (st.st_dev, st.st_ino)
+            if key in stack:
+                raise PackError(f"{rel} is a symbolic link that loops back to one of its parent directories",
+                                hint="remove the link or exclude it in .kitignore")
+            if not ignored:
+                out.append(PlannedEntry(rel, True, 0, None))
+            self._children(rel, source, excluded, out, stack | {key})
+        elif stat.S_ISREG(st.st_mode):
+            out.append(PlannedEntry(rel, False, st.st_size, source, normalized_mode(st.st_mode, is_dir=False)))
+        else:
+            self.skipped.add(rel)
+            log.info("skipping %s: not a regular file or directory", rel)
+
+    def _children(self, rel: str, directory: Path, excluded: Sequence[str], out: list[PlannedEntry],
+                  stack: set[tuple[int, int]]) -> None:
+        try:
+            names = os.listdir(directory)
+        except OSError as e:
+            raise PackError(f"cannot list {directory}: {e.strerror}") from e
+        for name in sorted(names, key=lambda n: os.fsencode(n)):
+            child = name if rel == "." else f"{rel}/{name}"
+            self._visit(child, excluded, out, stack)
+
+
+def _load_kitfile(context: Path, kitfile: str | os.PathLike[str] | Kitfile | None) -> tuple[Kitfile, Path | None]:
+    from ocikit._kitfile import Kitfile, find_kitfile
+
+    if isinstance(kitfile, Kitfile):
+        return kitfile, None
+    path = Path(kitfile) if kitfile is not None else find_kitfile(context)
+    return Kitfile.load(path), path
+
+
+def plan_pack(
+    context: str | os.PathLike[str],
+    kitfile: Kitfile,
+    *,
+    kitfile_path: Path | None = None,
+    compression: str = "none",
+    parent_paths: Sequence[str] = (),
+    parents: Sequence[str] = (),
+) -> PackPlan:
+    """Decide which file goes into which layer. Reads the tree, writes nothing."""
+    if compression not in COMPRESSIONS:
+        raise UsageError(f"invalid compression {compression!r}: must be one of {', '.join(COMPRESSIONS)}")
+    ctx = Path(context).absolute()
+    if not ctx.is_dir():
+        raise PackError(f"context {ctx} is not a directory")
+    real = os.path.realpath(ctx)
+    matcher = load_kitignore(ctx)
+    ignored: set[str] = set()
+    skipped: set[str] = set()
+    walker = _Walker(ctx, real, matcher, ignored, skipped)
+
+    elements = kitfile.layer_elements()  # without a model whose path is empty or a reference
+    cleaned = [clean_layer_path(el.path) for el in elements]
+    parent_clean = [clean_layer_path(p) for p in parent_paths if p]
+    layers = []
+    for i, el in enumerate(elements):
+        mine = cleaned[i]
+        # another layer's path claims its subtree unless it is this layer's path or an ancestor
+        excluded = [p for j, p in enumerate(cleaned) if j != i and not _is_under(mine, p)]
+        excluded += [p for p in parent_clean if not _is_under(mine, p)]
+        entries = walker.entries(mine, excluded)
+        if not any(not e.is_dir for e in entries):
+            log.warning("no files found for the %s layer with path %s", el.section, el.path)
+        kind = SECTION_KIND[el.section]
+        layers.append(LayerPlan(kind, el.section, el.index, el.path, mine,
+                                layer_media_type(kind, compression), tuple(entries)))
+    return PackPlan(ctx, kitfile_path, tuple(layers), tuple(sorted(ignored)), tuple(sorted(skipped)),
+                    tuple(parents))
+
+
+# ------------------------------------------------------------------------------------------------
+# parents (model.path is a ModelKit reference)
+
+
+def _resolve_parents(kitfile: Kitfile, home: Path | None, options: RegistryOptions | None,
+                     own: Sequence[Reference]) -> tuple[list[str], list[str]]:
+    """Walk the parent chain; return (layer paths of all parents, chain as display strings)."""
+    from ocikit._kitfile import Kitfile
+
+    paths: list[str] = []
+    chain: list[str] = []
+    seen = {r.display for r in own}
+    current = kitfile.model_reference
+    trail = [own[0].display] if own else ["<this ModelKit>"]
+    while current:
+        ref = Reference.parse(current)
+        if ref.display in seen or ref.display in chain:
+            raise PackError(f"found cycle in modelkit references: [{'=>'.join([*trail, *chain, ref.display])}]")
+        if len(chain) >= MAX_PARENT_DEPTH:
+            raise PackError(
+                f"reached maximum number of model references: [{'=>'.join([*trail, *chain, ref.display])}]",
+                hint=f"a ModelKit may have at most {MAX_PARENT_DEPTH} ancestors",
+            )
+        chain.append(ref.display)
+        config = _fetch_config(ref, home, options)
+        parent, _ = Kitfile.from_config_json(config)
+        paths.extend(el.path for el in parent.layer_elements() if el.path)
+        current = parent.model_reference
+    return paths, chain
+
+
+def _fetch_config(ref: Reference, home: Path | None, options: RegistryOptions | None) -> bytes:
+    from ocikit._storage import read_blob, read_manifest
+
+    storage = locate_storage(ref, home, options)
+    _, manifest = read_manifest(storage, ref.identifier)
+    if manifest.config.media_type != KITOPS_CONFIG:
+        raise NotAModelKitError(f"{ref.display} is not a ModelKit (config {manifest.config.media_type})")
+    return read_blob(storage, manifest.config, what=f"config of {ref.display}")
+
+
+def locate_storage(ref: Reference, home: Path | None, options: RegistryOptions | None) -> Any:
+    """The local copy of ``ref`` if the store has it, else the registry (``_repos.locate``)."""
+    from ocikit._repos import locate
+
+    return locate(ref, home=home, options=options)
+
+
+# ------------------------------------------------------------------------------------------------
+# writing
+
+
+def _created() -> str | None:
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if not epoch:
+        return None
+    try:
+        value = int(epoch)
+    except ValueError as e:
+        raise UsageError(f"SOURCE_DATE_EPOCH={epoch!r} is not a whole number of seconds") from e
+    return datetime.fromtimestamp(value, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _references(tag: str | Sequence[str] | None) -> list[Reference]:
+    if tag is None:
+        return []
+    texts = [tag] if isinstance(tag, str) else list(tag)
+    refs: list[Reference] = []
+    for text in texts:
+        for ref in split_tags(text):
+            if ref.digest is not None:
+                raise UsageError(f"cannot pack to {text!r}: a tag, not a digest, names a new ModelKit")
+            if ref not in refs:
+                refs.append(ref)
+    return refs
+
+
+def _write_layer(store: LocalStore, plan: LayerPlan, compression: str, progress: Progress) -> tuple[PackedLayer, bool]:
+    entries = [TarEntry(e.name, e.source, e.size, e.mode) for e in plan.entries]
+    key = f"{plan.section}[{plan.index}]" if plan.section != "model" else "model"
+    progress.start(key, f"{plan.kind} {plan.path}", plan.size)
+    with store.blob_writer(hashing=False) as writer:
+        written = write_tar(entries, writer, compression=compression, progress=progress, progress_key=key)
+        existed = store.has_blob(written.digest, written.size)
+        if not existed:  # else the temp file is dropped and the stored blob is left untouched
+            writer.commit(written.digest)
+    progress.finish(key, skipped=existed)
+    annotations = {ANNOTATION_FILEPATH: plan.clean_path}
+    desc = Descriptor(plan.media_type, written.digest, written.size, annotations)
+    files = tuple(FileRecord(f.path, f.size, f.sha256, f.mode) for f in written.files)
+    return PackedLayer(plan.kind, plan.section, plan.index, plan.path, desc, written.diff_id, files), existed
+
+
+def pack(
+    context: str | os.PathLike[str],
+    *,
+    tag: str | Sequence[str] | None = None,
+    kitfile: str | os.PathLike[str] | Kitfile | None = None,
+    compression: str = "none",
+    home: str | os.PathLike[str] | None = None,
+    sbom: bool = True,
+    sbom_env: bool = False,
+    sign_key: str | os.PathLike[str] | None = None,
+    dry_run: bool = False,
+    progress: Progress = SILENT,
+    options: RegistryOptions | None = None,
+) -> PackResult:
+    """Pack ``context`` into the local store as a ModelKit; see the module docstring for the rules.
+
+    ``tag`` is a reference or a list of them; ``repo:a,b`` adds several tags. ``compression`` is
+    ``none`` (default), ``gzip``, ``gzip-fastest`` or ``zstd`` (kit older than 1.15 cannot read
+    zstd). With ``dry_run`` nothing is written and the result's ``plan`` tells what would be.
+    """
+    from ocikit._kitfile import LayerInfo
+    from ocikit._layout import LocalStore
+
+    ctx = Path(context).absolute()
+    if not ctx.is_dir():
+        raise PackError(f"context {ctx} is not a directory", hint="pass the project directory that holds the Kitfile")
+    refs = _references(tag)
+    if sign_key is not None and not refs:
+        raise UsageError("signing needs a tag to sign for", hint="pass -t/--tag with --sign-key")
+    loaded, kitfile_path = _load_kitfile(ctx, kitfile)
+    loaded.check_paths(ctx)
+    home_path = Path(home) if home is not None else None
+    parent_paths, chain = _resolve_parents(loaded, home_path, options, refs)
+    plan = plan_pack(ctx, loaded, kitfile_path=kitfile_path, compression=compression,
+                     parent_paths=parent_paths, parents=chain)
+    if dry_run:
+        return PackResult(None, tuple(refs), None, None, loaded, (), None, plan, dry_run=True)
+
+    store = LocalStore.at_home(home_path)
+    layers: list[PackedLayer] = []
+    reused: list[Digest] = []
+    for layer_plan in plan.layers:
+        packed, existed = _write_layer(store, layer_plan, compression, progress)
+        layers.append(packed)
+        if existed:
+            reused.append(packed.descriptor.digest)
+        log.info("saved %s layer %s", packed.kind, packed.descriptor.digest)
+
+    infos = {(layer.section, layer.index): LayerInfo(layer.descriptor.digest, layer.diff_id) for layer in layers}
+    config_bytes = loaded.to_config_json(infos)
+    config_digest = store.put_bytes(config_bytes)
+    config_desc = Descriptor(KITOPS_CONFIG, config_digest, len(config_bytes))
+
+    annotations = {ANNOTATION_CLI_VERSION: f"ocikit-{__version__}"}
+    created = _created()
+    if created is not None:
+        annotations[ANNOTATION_CREATED] = created
+    manifest = Manifest(config_desc, tuple(layer.descriptor for layer in layers), annotations,
+                        KITOPS_MANIFEST_ARTIFACT, None, MANIFEST)
+    data = manifest.to_bytes()
+    first = refs[0] if refs else None
+    repo = store.repository(first.name if first else UNTAGGED_REPOSITORY)
+    desc = repo.push_manifest(data, MANIFEST, tag=first.tag if first else None)
+    for ref in refs[1:]:
+        store.repository(ref.name).push_manifest(data, MANIFEST, tag=ref.tag)
+    log.info("saved manifest %s", desc.digest)
+
+    sbom_digest: Digest | None = None
+    if sbom:
+        sbom_digest = _attach_sbom(repo, loaded, layers, desc, first, ctx, sbom_env, config_desc)
+    if sign_key is not None:
+        from ocikit._signing import sign_descriptor
+
+        signed: set[str] = set()
+        for ref in refs:
+            if ref.name not in signed:  # the signature tag is per repository, not per tag
+                signed.add(ref.name)
+                sign_descriptor(store.repository(ref.name), ref, desc, sign_key,
+                                password=os.environ.get("OCIKIT_PASSWORD"))
+    return PackResult(desc.digest, tuple(refs), manifest, desc, loaded, tuple(layers), sbom_digest, plan,
+                      reused=tuple(reused))
+
+
+def _attach_sbom(repo: Any, kitfile: Kitfile, layers: list[PackedLayer], desc: Descriptor,
+                 ref: Reference | None, context: Path, include_env: bool, config: Descriptor) -> Digest | None:
+    try:
+        from ocikit import _sbom
+    except ImportError:
+        log.info("SBOM support is not available; skipping the SBOM")
+        return None
+    sbom_bytes = _sbom.build_sbom(kitfile, layers, desc, ref, context, include_env=include_env, config=config)
+    attached = _sbom.attach_sbom(repo, desc, sbom_bytes)
+    return attached.digest
+
+
+def iter_layer_files(result: PackResult) -> Iterator[tuple[PackedLayer, FileRecord]]:
+    for layer in result.layers:
+        for record in layer.files:
+            yield layer, record
