@@ -86,9 +86,10 @@ class Kitfile:
 def torch_zip() -> bytes:
     """A file shaped like torch.save's zip: ``archive/data.pkl`` inside a zip."""
     buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        zf.writestr("archive/data.pkl", pickle.dumps({"w": [1, 2, 3]}, protocol=2))
-        zf.writestr("archive/version", "3\n")
+    with zipfile.ZipFile(buf, "w") as zf:  # fixed timestamps: the bytes must not vary per run
+        zf.writestr(zipfile.ZipInfo("archive/data.pkl", (2024, 1, 1, 0, 0, 0)),
+                    pickle.dumps({"w": [1, 2, 3]}, protocol=2))
+        zf.writestr(zipfile.ZipInfo("archive/version", (2024, 1, 1, 0, 0, 0)), "3\n")
     return buf.getvalue()
 
 
@@ -173,3 +174,56 @@ def manifest_for(layers: list[PackedLayer]) -> tuple[bytes, Descriptor, bytes]:
     manifest = Manifest(cdesc, tuple(layer.descriptor for layer in layers))
     data = manifest.to_bytes()
     return data, Descriptor.for_bytes(MANIFEST, data), config
+
+
+def unpack_files(root: Path, layers: list[PackedLayer], target: Path) -> None:
+    """What ``ocikit unpack`` leaves behind, without the unpacker: every packed file copied."""
+    for layer in layers:
+        for rec in layer.files:
+            dest = target / rec.path
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_bytes((root / rec.path).read_bytes())
+
+
+def iter_components(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    stack = [doc["metadata"]["component"], *doc.get("components", [])]
+    while stack:
+        comp = stack.pop()
+        out.append(comp)
+        stack.extend(comp.get("components", []))
+    return out
+
+
+def props(component: dict[str, Any]) -> dict[str, str]:
+    return {p["name"]: p["value"] for p in component.get("properties", [])}
+
+
+def check_sbom(data: bytes) -> dict[str, Any]:
+    """Every SBOM the suite produces goes through here: strict CycloneDX 1.6 schema (the
+    library's validator is the oracle), every purl parses, every bom-ref is unique and every
+    reference (dependencies, modelCard datasets) resolves."""
+    from cyclonedx.schema import SchemaVersion
+    from cyclonedx.validation.json import JsonStrictValidator
+    from packageurl import PackageURL
+
+    text = data.decode("utf-8")
+    error = JsonStrictValidator(SchemaVersion.V1_6).validate_str(text)
+    assert error is None, f"invalid CycloneDX 1.6: {error}"
+    doc = json.loads(text)
+    assert doc["specVersion"] == "1.6" and doc["bomFormat"] == "CycloneDX"
+    components = iter_components(doc)
+    refs = [c["bom-ref"] for c in components if "bom-ref" in c]
+    assert len(refs) == len(set(refs)), "bom-refs must be unique"
+    known = set(refs)
+    for dep in doc.get("dependencies", []):
+        assert dep["ref"] in known, dep["ref"]
+        for target in dep.get("dependsOn", []):
+            assert target in known, target
+    for comp in components:
+        if "purl" in comp:
+            purl = PackageURL.from_string(comp["purl"])
+            assert PackageURL.from_string(purl.to_string()) == purl
+        for ds in comp.get("modelCard", {}).get("modelParameters", {}).get("datasets", []):
+            assert ds["ref"] in known
+    return doc
