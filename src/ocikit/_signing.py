@@ -511,12 +511,9 @@ def _as_reference(reference: str | Reference) -> Reference:
 
 def _locate(ref: Reference, home: str | os.PathLike[str] | None, options: RegistryOptions | None) -> Storage:
     """The copy a user means: the local one when present, else the registry (``_repos.locate``)."""
-    from ocikit import _repos
+    from ocikit._repos import locate
 
-    located: Any = _repos.locate(ref, home=home, options=options)
-    # locate may hand back the storage alone or (storage, descriptor); accept both.
-    storage: Storage = located[0] if isinstance(located, tuple) else located
-    return storage
+    return locate(ref, home=home, options=options)
 
 
 def keygen(

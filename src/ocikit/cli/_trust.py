@@ -90,8 +90,8 @@ def keygen_cmd(output_prefix: str, cosign_format: bool, force: bool, password_st
               help="Private key (PEM from 'ocikit keygen', or cosign's encrypted key).")
 @annotation_option
 @password_stdin_option
-@network_options
 @json_option
+@network_options
 def sign_cmd(reference: str, key: str, annotations: dict[str, str], password_stdin: bool,
              registry_options: RegistryOptions, as_json: bool) -> None:
     """Sign a ModelKit's manifest digest, cosign-compatible.
@@ -130,8 +130,8 @@ def sign_cmd(reference: str, key: str, annotations: dict[str, str], password_std
 @click.option("--key", "key", required=True, type=click.Path(dir_okay=False), envvar=ENV_VERIFY_KEY,
               show_envvar=True, help="Public key (PEM, e.g. cosign.pub).")
 @annotation_option
-@network_options
 @json_option
+@network_options
 def verify_cmd(reference: str, key: str, annotations: dict[str, str], registry_options: RegistryOptions,
                as_json: bool) -> None:
     """Verify a ModelKit's cosign signature; print the verified digest.
