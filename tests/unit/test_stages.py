@@ -1,0 +1,580 @@
+"""Stages on in-process storages: promotion, gates, policy, rollback, the hash chain, races, signing."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import itertools
+import json
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ocikit._digest import Digest
+from ocikit._gates import GateResult
+from ocikit._layout import LocalStore
+from ocikit._oci import EMPTY_CONFIG, EMPTY_JSON, KITOPS_CONFIG, MANIFEST, Descriptor, Manifest
+from ocikit._referrers import list_referrers, push_referrer
+from ocikit._schemas import validator
+from ocikit._stages import (
+    ANNOTATION_STAGE,
+    EVENT_TYPE,
+    SCHEMA,
+    StageEvent,
+    _push_event,
+    default_actor,
+    head_tag,
+    history_in,
+    list_stages,
+    promote_in,
+    read_event,
+    rollback_in,
+)
+from ocikit._storage import MemoryStorage, Storage
+from ocikit.errors import GateError, HistoryError, NotFoundError, SignatureError, UsageError
+
+MODEL_LAYER = "application/vnd.kitops.modelkit.model.v1.tar"
+
+
+def make_modelkit(storage: Storage, version: str, f1: float, *, tag: str | None = None) -> Descriptor:
+    """A minimal ModelKit: Kitfile-shaped config (package.version, model.parameters.metrics.f1), one layer."""
+    config = json.dumps({
+        "manifestVersion": "1.0.0",
+        "package": {"name": "sentiment", "version": version},
+        "model": {"name": "clf", "path": "model.bin", "parameters": {"metrics": {"f1": f1}}},
+    }).encode()
+    layer = f"weights of {version}".encode()
+    config_desc = Descriptor.for_bytes(KITOPS_CONFIG, config)
+    layer_desc = Descriptor.for_bytes(MODEL_LAYER, layer)
+    storage.push_blob(config_desc, io.BytesIO(config))
+    storage.push_blob(layer_desc, io.BytesIO(layer))
+    manifest = Manifest(config_desc, (layer_desc,))
+    return storage.push_manifest(manifest.to_bytes(), MANIFEST, tag=tag or version)
+
+
+def ticking_clock(start: int = 1_700_000_000) -> Callable[[], dt.datetime]:
+    counter = itertools.count()
+    return lambda: dt.datetime.fromtimestamp(start + 60 * next(counter), dt.timezone.utc)
+
+
+@pytest.fixture
+def storage() -> MemoryStorage:
+    return MemoryStorage("registry.test/acme/sentiment")
+
+
+def promote(storage: Storage, ident: str, stage: str, **kw: Any) -> StageEvent:
+    kw.setdefault("reason", f"to {stage}")
+    kw.setdefault("actor", "alice")
+    kw.setdefault("settle", 0.0)
+    return promote_in(storage, ident, stage, **kw)
+
+
+def snapshot(storage: MemoryStorage) -> tuple[dict[str, Digest], set[Digest], set[Digest]]:
+    return dict(storage.tag_map), set(storage.manifests), set(storage.blobs)
+
+
+# ------------------------------------------------------------------------------- promotion
+
+
+def test_promote_through_staging_to_production(storage: MemoryStorage) -> None:
+    v1 = make_modelkit(storage, "1.3.0", 0.91)
+    v2 = make_modelkit(storage, "1.4.0", 0.93)
+    clock = ticking_clock()
+    e1 = promote(storage, "1.3.0", "staging", reason="nightly retrain", clock=clock)
+    e2 = promote(storage, "1.3.0", "production", reason="passed shadow", actor="bob", clock=clock,
+                 require=["model.parameters.metrics.f1 >= 0.90"])
+    e3 = promote(storage, "1.4.0", "staging", reason="nightly retrain", clock=clock)
+    e4 = promote(storage, "1.4.0", "production", reason="better f1", actor="carol", clock=clock)
+
+    assert storage.resolve("staging").digest == v2.digest
+    assert storage.resolve("production").digest == v2.digest
+    assert storage.resolve(head_tag("production")).digest == e4.digest
+    assert head_tag("production") == "stage.production"
+    # the version tags are untouched
+    assert storage.resolve("1.3.0").digest == v1.digest
+
+    assert (e1.sequence, e1.previous, e1.replaced, e1.version) == (1, None, None, "1.3.0")
+    assert (e2.sequence, e2.previous, e2.replaced) == (1, None, None)
+    assert (e4.sequence, e4.previous, e4.replaced) == (2, e2.digest, v1.digest)
+    assert e3.previous == e1.digest
+    assert e2.gates == (GateResult("model.parameters.metrics.f1 >= 0.9", "require", True, 0.91,
+                                   e2.gates[0].detail),)
+    assert e2.time == "2023-11-14T22:14:20Z" and e4.time == "2023-11-14T22:16:20Z"
+
+    events = history_in(storage, "production")
+    assert [(e.sequence, e.actor, e.reason, e.modelkit) for e in events] == [
+        (2, "carol", "better f1", v2.digest),
+        (1, "bob", "passed shadow", v1.digest),
+    ]
+    assert history_in(storage, "production", verify=True) == events
+
+    status = {s.stage: s for s in list_stages(storage)}
+    assert set(status) == {"staging", "production"}
+    assert status["production"].digest == v2.digest
+    assert status["production"].version == "1.4.0"
+    assert status["production"].actor == "carol"
+    assert status["production"].since == e4.time
+    assert status["production"].in_sync
+
+
+def test_event_is_a_referrer_of_the_modelkit_and_matches_the_schema(storage: MemoryStorage) -> None:
+    v1 = make_modelkit(storage, "1.0.0", 0.9)
+    event = promote(storage, "1.0.0", "staging", require=["model.parameters.metrics.f1 > 0.5"])
+    listed = list_referrers(storage, v1.digest, EVENT_TYPE)
+    assert [d.digest for d in listed] == [event.digest]
+    assert listed[0].annotations[ANNOTATION_STAGE] == "staging"
+    manifest = Manifest.from_bytes(storage.manifests[event.digest][1])
+    assert manifest.artifact_type == EVENT_TYPE
+    assert manifest.config.media_type == EMPTY_CONFIG
+    assert manifest.subject is not None and manifest.subject.digest == v1.digest
+    body = json.loads(storage.blobs[manifest.layers[0].digest])
+    assert list(validator(SCHEMA).iter_errors(body)) == []
+    assert body["modelkit"] == {"digest": str(v1.digest), "version": "1.0.0"}
+    assert body["gates"][0]["actual"] == 0.9
+    assert StageEvent.from_bytes(event.to_bytes(), where="t", digest=event.digest) == event
+
+
+def test_promote_by_digest_and_version_from_tag(storage: MemoryStorage) -> None:
+    desc = make_modelkit(storage, "", 0.9, tag="2.0.0")  # no package.version: fall back to the tag
+    event = promote(storage, "2.0.0", "staging", tag="2.0.0")
+    assert event.version == "2.0.0"
+    again = promote(storage, str(desc.digest), "production")
+    assert again.version is None and again.modelkit == desc.digest
+
+
+def test_failed_gate_refuses_and_changes_nothing(storage: MemoryStorage) -> None:
+    make_modelkit(storage, "1.3.0", 0.95)
+    make_modelkit(storage, "1.4.0", 0.87)
+    promote(storage, "1.3.0", "production")
+    before = snapshot(storage)
+    with pytest.raises(GateError) as info:
+        promote(storage, "1.4.0", "production", require=["model.parameters.metrics.f1 >= 0.90",
+                                                       "package.version == '1.4.0'"])
+    message = str(info.value)
+    assert "model.parameters.metrics.f1 >= 0.9" in message
+    assert "0.87" in message
+    assert "package.version" not in message  # only failing gates are listed
+    assert info.value.exit_code == 3
+    assert snapshot(storage) == before
+
+
+def test_bad_expression_is_a_usage_error_before_anything(storage: MemoryStorage) -> None:
+    make_modelkit(storage, "1.0.0", 0.9)
+    before = snapshot(storage)
+    with pytest.raises(UsageError, match="invalid gate expression"):
+        promote(storage, "1.0.0", "staging", require=["f1 >= 0.9 or True"])
+    with pytest.raises(UsageError, match="invalid stage name"):
+        promote(storage, "1.0.0", "Prod")
+    with pytest.raises(UsageError, match="invalid stage name"):
+        promote(storage, "1.0.0", "stage.production")
+    with pytest.raises(UsageError, match="reason"):
+        promote(storage, "1.0.0", "staging", reason="  ")
+    assert snapshot(storage) == before
+
+
+def test_policy_forbids_skipping_staging(storage: MemoryStorage, tmp_path: Path) -> None:
+    policy = tmp_path / "stages.yaml"
+    policy.write_text(
+        "stages:\n"
+        "  staging:\n    require: model.parameters.metrics.f1 >= 0.8\n"
+        "  production:\n    from: [staging, shadow]\n    require: [model.parameters.metrics.f1 >= 0.9]\n"
+    )
+    make_modelkit(storage, "1.3.0", 0.92)
+    make_modelkit(storage, "1.4.0", 0.93)
+    before = snapshot(storage)
+    with pytest.raises(GateError, match=r"from staging\|shadow.*never held staging or shadow"):
+        promote(storage, "1.4.0", "production", policy=policy)
+    assert snapshot(storage) == before
+
+    promote(storage, "1.3.0", "staging", policy=policy)
+    event = promote(storage, "1.3.0", "production", policy=policy)
+    assert [g.gate for g in event.gates] == ["model.parameters.metrics.f1 >= 0.9", "from staging|shadow"]
+    assert event.gates[1].detail == "holds staging"
+    # 1.3.0 has since left staging; having held it is enough
+    promote(storage, "1.4.0", "staging", policy=policy)
+    promote(storage, "1.4.0", "production", policy=policy)
+    rerun = promote(storage, "1.3.0", "production", policy=policy)
+    assert rerun.gates[1].detail == "held staging (event 1)"
+
+
+def test_policy_can_refuse_unlisted_stages(storage: MemoryStorage, tmp_path: Path) -> None:
+    policy = tmp_path / "p.yaml"
+    policy.write_text("allow_unlisted: false\nstages:\n  staging: {}\n")
+    make_modelkit(storage, "1.0.0", 0.9)
+    with pytest.raises(GateError, match="does not allow stage 'canary'"):
+        promote(storage, "1.0.0", "canary", policy=policy)
+    assert promote(storage, "1.0.0", "staging", policy=policy).sequence == 1
+
+
+def test_stage_tag_set_by_hand_is_recorded_as_replaced(storage: MemoryStorage) -> None:
+    v1 = make_modelkit(storage, "1.0.0", 0.9, tag="production")
+    make_modelkit(storage, "1.1.0", 0.9)
+    event = promote(storage, "1.1.0", "production")
+    assert event.replaced == v1.digest and event.previous is None
+
+
+def test_head_tag_that_is_not_an_event_is_refused(storage: MemoryStorage) -> None:
+    desc = make_modelkit(storage, "1.0.0", 0.9)
+    storage.tag(desc, "stage.production")
+    with pytest.raises(HistoryError, match="not a stage event"):
+        promote(storage, "1.0.0", "production")
+
+
+def test_not_a_modelkit(storage: MemoryStorage) -> None:
+    from ocikit.errors import NotAModelKitError
+
+    storage.push_blob(Descriptor.for_bytes(EMPTY_CONFIG, EMPTY_JSON), io.BytesIO(EMPTY_JSON))
+    m = Manifest(Descriptor.for_bytes(EMPTY_CONFIG, EMPTY_JSON), ())
+    storage.push_manifest(m.to_bytes(), MANIFEST, tag="other")
+    with pytest.raises(NotAModelKitError):
+        promote(storage, "other", "staging")
+
+
+# --------------------------------------------------------------------------------- rollback
+
+
+def test_rollback_to_previous_occupant(storage: MemoryStorage) -> None:
+    v1 = make_modelkit(storage, "1.2.0", 0.90)
+    v2 = make_modelkit(storage, "1.3.0", 0.91)
+    v3 = make_modelkit(storage, "1.4.0", 0.92)
+    clock = ticking_clock()
+    for v in ("1.2.0", "1.3.0", "1.4.0"):
+        promote(storage, v, "production", clock=clock)
+    back = rollback_in(storage, "production", reason="f1 regression in 1.4.0", actor="dave", clock=clock,
+                       settle=0.0)
+    assert (back.action, back.modelkit, back.replaced, back.version, back.sequence) == (
+        "rollback", v2.digest, v3.digest, "1.3.0", 4)
+    assert storage.resolve("production").digest == v2.digest
+    assert storage.resolve("1.4.0").digest == v3.digest  # the demoted version stays pullable
+    # a second rollback goes further back instead of returning to 1.4.0
+    again = rollback_in(storage, "production", reason="1.3.0 too", actor="dave", clock=clock, settle=0.0)
+    assert again.modelkit == v1.digest and again.replaced == v2.digest
+    assert storage.resolve("production").digest == v1.digest
+    with pytest.raises(NotFoundError, match="no earlier version"):
+        rollback_in(storage, "production", reason="nothing left", actor="dave", settle=0.0)
+    events = history_in(storage, "production", verify=True)
+    assert [e.action for e in events] == ["rollback", "rollback", "promote", "promote", "promote"]
+    assert [e.sequence for e in events] == [5, 4, 3, 2, 1]
+
+
+def test_rollback_to_a_digest(storage: MemoryStorage) -> None:
+    v1 = make_modelkit(storage, "1.0.0", 0.9)
+    make_modelkit(storage, "1.1.0", 0.9)
+    other = make_modelkit(storage, "9.9.9", 0.9)
+    promote(storage, "1.0.0", "production")
+    promote(storage, "1.1.0", "production")
+    before = snapshot(storage)
+    with pytest.raises(GateError, match="never held stage production"):
+        rollback_in(storage, "production", to=other.digest, reason="x", actor="a", settle=0.0)
+    assert snapshot(storage) == before
+    event = rollback_in(storage, "production", to=str(v1.digest), reason="back", actor="a", settle=0.0)
+    assert event.modelkit == v1.digest
+    with pytest.raises(GateError, match="already holds"):
+        rollback_in(storage, "production", to=v1.digest, reason="x", actor="a", settle=0.0)
+
+
+def test_rollback_without_history(storage: MemoryStorage) -> None:
+    with pytest.raises(NotFoundError, match="no history"):
+        rollback_in(storage, "production", reason="x", actor="a", settle=0.0)
+
+
+# ------------------------------------------------------------------------- chain verification
+
+
+def _forge(storage: MemoryStorage, real: StageEvent, subject: Descriptor, *, referrer: bool, **changes: Any) -> Digest:
+    """What an attacker with write access does: a new event (same previous) pushed to the head tag."""
+    from dataclasses import replace
+
+    forged = replace(real, digest=None, **changes)
+    if referrer:
+        desc = _push_event(storage, forged, subject)
+    else:
+        body = forged.to_bytes()
+        layer = Descriptor.for_bytes(EVENT_TYPE, body)
+        storage.push_blob(layer, io.BytesIO(body))
+        storage.push_blob(Descriptor.for_bytes(EMPTY_CONFIG, EMPTY_JSON), io.BytesIO(EMPTY_JSON))
+        m = Manifest(Descriptor.for_bytes(EMPTY_CONFIG, EMPTY_JSON), (layer,),
+                     {ANNOTATION_STAGE: forged.stage}, EVENT_TYPE, subject)
+        desc = storage.push_manifest(m.to_bytes(), MANIFEST)
+    storage.tag(desc, head_tag(real.stage))
+    return desc.digest
+
+
+@pytest.mark.parametrize("referrer", [False, True], ids=["tag-only", "also-referrer"])
+def test_verify_catches_a_forged_head(storage: MemoryStorage, referrer: bool) -> None:
+    make_modelkit(storage, "1.0.0", 0.9)
+    v2 = make_modelkit(storage, "1.1.0", 0.9)
+    promote(storage, "1.0.0", "production")
+    real = promote(storage, "1.1.0", "production", reason="passed shadow")
+    history_in(storage, "production", verify=True)
+    _forge(storage, real, v2, referrer=referrer, reason="approved by the CTO", actor="mallory")
+    # the forged head is well-formed, so a plain read shows it...
+    assert history_in(storage, "production")[0].actor == "mallory"
+    # ...but --verify cross-checks the chain against the ModelKit's referrers
+    with pytest.raises(HistoryError) as info:
+        history_in(storage, "production", verify=True)
+    expected = "is not in the chain" if referrer else "is not among the referrers"
+    assert expected in str(info.value)
+    assert info.value.exit_code == 3
+
+
+def test_missing_event_breaks_the_chain(storage: MemoryStorage) -> None:
+    for v in ("1.0.0", "1.1.0", "1.2.0"):
+        make_modelkit(storage, v, 0.9)
+    first = promote(storage, "1.0.0", "production")
+    promote(storage, "1.1.0", "production")
+    promote(storage, "1.2.0", "production")
+    assert first.digest is not None
+    del storage.manifests[first.digest]
+    with pytest.raises(HistoryError, match=r"event 1 of stage production .* is missing"):
+        history_in(storage, "production")
+
+
+def test_altered_event_body_is_detected(storage: MemoryStorage) -> None:
+    make_modelkit(storage, "1.0.0", 0.9)
+    make_modelkit(storage, "1.1.0", 0.9)
+    first = promote(storage, "1.0.0", "production", reason="original")
+    promote(storage, "1.1.0", "production")
+    assert first.digest is not None
+    layer = Manifest.from_bytes(storage.manifests[first.digest][1]).layers[0]
+    storage.blobs[layer.digest] = storage.blobs[layer.digest].replace(b"original", b"tampered")
+    with pytest.raises(HistoryError, match="event 1"):
+        history_in(storage, "production")
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"sequence": 4}, "events are missing or out of order"),
+        ({"time": "2020-01-01T00:00:00Z"}, "out of order"),
+        ({"replaced": Digest.of_bytes(b"x")}, "chain was altered"),
+        ({"stage": "staging"}, "holds an event of stage 'staging'"),
+    ],
+)
+def test_broken_links_are_refused(storage: MemoryStorage, changes: dict[str, Any], message: str) -> None:
+    make_modelkit(storage, "1.0.0", 0.9)
+    v2 = make_modelkit(storage, "1.1.0", 0.9)
+    clock = ticking_clock()
+    promote(storage, "1.0.0", "production", clock=clock)
+    real = promote(storage, "1.1.0", "production", clock=clock)
+    _forge(storage, real, v2, referrer=True, **changes)
+    with pytest.raises(HistoryError, match=message):
+        history_in(storage, "production")
+
+
+def test_event_not_matching_the_schema_is_refused(storage: MemoryStorage) -> None:
+    v1 = make_modelkit(storage, "1.0.0", 0.9)
+    body = json.dumps({"stage": "production", "sequence": 1, "evil": True}).encode()
+    layer = Descriptor.for_bytes(EVENT_TYPE, body)
+    storage.push_blob(layer, io.BytesIO(body))
+    storage.push_blob(Descriptor.for_bytes(EMPTY_CONFIG, EMPTY_JSON), io.BytesIO(EMPTY_JSON))
+    m = Manifest(Descriptor.for_bytes(EMPTY_CONFIG, EMPTY_JSON), (layer,), {ANNOTATION_STAGE: "production"},
+                 EVENT_TYPE, v1)
+    push = push_referrer(storage, m)
+    storage.tag(push, head_tag("production"))
+    with pytest.raises(HistoryError, match="does not match the stage event schema"):
+        history_in(storage, "production")
+    with pytest.raises(HistoryError):
+        promote(storage, "1.0.0", "production")
+
+
+def test_stage_tag_moved_outside_ocikit(storage: MemoryStorage) -> None:
+    make_modelkit(storage, "1.0.0", 0.9)
+    other = make_modelkit(storage, "6.6.6", 0.1)
+    promote(storage, "1.0.0", "production")
+    storage.tag(other, "production")
+    assert not list_stages(storage)[0].in_sync
+    with pytest.raises(HistoryError, match="moved outside ocikit"):
+        history_in(storage, "production", verify=True)
+
+
+def test_read_event_refuses_other_artifacts(storage: MemoryStorage) -> None:
+    desc = make_modelkit(storage, "1.0.0", 0.9)
+    with pytest.raises(HistoryError, match="not a stage event"):
+        read_event(storage, desc.digest)
+
+
+# ------------------------------------------------------------------------------------ races
+
+
+class SlowStorage(MemoryStorage):
+    """Widens the gaps between reads and writes so concurrent promotions really interleave."""
+
+    def resolve(self, identifier: str) -> Descriptor:
+        time.sleep(0.002)
+        return super().resolve(identifier)
+
+    def tag(self, desc: Descriptor, tag: str) -> None:
+        time.sleep(0.003)
+        super().tag(desc, tag)
+
+
+def test_concurrent_promotions_are_all_recorded() -> None:
+    storage = SlowStorage("registry.test/acme/race")
+    versions = [f"1.{i}.0" for i in range(4)]
+    digests = {make_modelkit(storage, v, 0.9).digest for v in versions}
+    barrier = threading.Barrier(len(versions))
+    errors: list[BaseException] = []
+    results: list[StageEvent] = []
+
+    def run(version: str) -> None:
+        try:
+            barrier.wait()
+            results.append(promote_in(storage, version, "production", reason=f"race {version}",
+                                      actor=version, settle=0.05))
+        except BaseException as e:  # reported by the assertion below
+            errors.append(e)
+
+    threads = [threading.Thread(target=run, args=(v,)) for v in versions]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    events = history_in(storage, "production", verify=True)
+    assert sorted(e.sequence for e in events) == [1, 2, 3, 4]
+    assert {e.modelkit for e in events} == digests  # nobody's event was lost
+    assert {e.digest for e in results} == {e.digest for e in events}
+    assert storage.resolve("production").digest == events[0].modelkit
+
+
+@pytest.mark.parametrize("when", ["right-after-our-tag", "during-settle"])
+def test_lost_head_write_is_detected_and_rewritten(when: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Simulates a registry without compare-and-swap: another writer, which had read the same head,
+    overwrites our fresh head (before our read-back, or after it while we settle)."""
+    import ocikit._stages as stages_module
+
+    storage = MemoryStorage("registry.test/acme/lost")
+    make_modelkit(storage, "1.0.0", 0.9)
+    v2 = make_modelkit(storage, "2.0.0", 0.9)
+    v3 = make_modelkit(storage, "3.0.0", 0.9)
+    base = promote(storage, "1.0.0", "production")
+    original_tag = storage.tag
+    state = {"done": False}
+
+    def other_writer() -> None:
+        from dataclasses import replace
+
+        state["done"] = True
+        theirs = replace(base, sequence=2, modelkit=v3.digest, version="3.0.0", replaced=base.modelkit,
+                         previous=base.digest, actor="other", reason="theirs", digest=None)
+        original_tag(_push_event(storage, theirs, v3), head_tag("production"))
+
+    def racing_tag(desc: Descriptor, tag: str) -> None:
+        original_tag(desc, tag)
+        if when == "right-after-our-tag" and tag == head_tag("production") and not state["done"]:
+            other_writer()
+
+    def racing_sleep(seconds: float) -> None:
+        if when == "during-settle" and seconds == 0.5 and not state["done"]:
+            other_writer()
+
+    storage.tag = racing_tag  # type: ignore[method-assign]
+    monkeypatch.setattr(stages_module.time, "sleep", racing_sleep)
+    ours = promote(storage, "2.0.0", "production", settle=0.5)
+    assert state["done"]
+    events = history_in(storage, "production", verify=True)
+    assert [(e.sequence, e.actor) for e in events] == [(3, "alice"), (2, "other"), (1, "alice")]
+    assert ours.sequence == 3 and len(ours.abandoned) == 1
+    assert ours.replaced == v3.digest
+    assert storage.resolve("production").digest == v2.digest
+
+
+# ---------------------------------------------------------------------------------- signing
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    from ocikit._signing import keygen
+
+    d = tmp_path_factory.mktemp("keys")
+    private, public = keygen(d / "release", password=b"")
+    _, other_public = keygen(d / "other", password=b"")
+    return private, public, other_public
+
+
+def test_signed_events_verify_and_a_wrong_key_is_refused(storage: MemoryStorage,
+                                                         keys: tuple[Path, Path, Path]) -> None:
+    private, public, other = keys
+    make_modelkit(storage, "1.0.0", 0.9)
+    make_modelkit(storage, "1.1.0", 0.9)
+    promote(storage, "1.0.0", "production", key=private)
+    promote(storage, "1.1.0", "production", key=private)
+    events = history_in(storage, "production", verify=True, key=public)
+    assert [e.signature_verified for e in events] == [True, True]
+    with pytest.raises(SignatureError, match="stage production: event 2"):
+        history_in(storage, "production", verify=True, key=other)
+
+
+def test_unsigned_event_fails_signature_check(storage: MemoryStorage, keys: tuple[Path, Path, Path]) -> None:
+    private, public, _ = keys
+    make_modelkit(storage, "1.0.0", 0.9)
+    make_modelkit(storage, "1.1.0", 0.9)
+    promote(storage, "1.0.0", "production", key=private)
+    promote(storage, "1.1.0", "production")  # someone promoted without the key
+    with pytest.raises(SignatureError, match=r"event 2.*not signed"):
+        history_in(storage, "production", verify=True, key=public)
+
+
+def test_policy_requires_a_signed_candidate(storage: MemoryStorage, keys: tuple[Path, Path, Path],
+                                            tmp_path: Path) -> None:
+    from ocikit._reference import Reference
+    from ocikit._signing import sign_descriptor
+
+    private, public, _ = keys
+    policy = tmp_path / "stages.yaml"
+    policy.write_text(f"stages:\n  production:\n    signed_by: {public}\n")
+    desc = make_modelkit(storage, "1.0.0", 0.9)
+    before = snapshot(storage)
+    with pytest.raises(GateError, match=f"signed_by {public.name}.*not signed"):
+        promote(storage, "1.0.0", "production", policy=policy)
+    assert snapshot(storage) == before
+    sign_descriptor(storage, Reference.parse(f"{storage.name}:1.0.0"), desc, private)
+    event = promote(storage, "1.0.0", "production", policy=policy)
+    assert event.gates[0].passed and event.gates[0].gate == f"signed_by {public.name}"
+    assert str(tmp_path) not in event.to_bytes().decode()  # no machine paths in events
+
+
+# ------------------------------------------------------------------------------- local store
+
+
+def test_local_store(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "store")
+    repo = store.repository("localhost/acme/sentiment")
+    v1 = make_modelkit(repo, "1.0.0", 0.9)
+    v2 = make_modelkit(repo, "1.1.0", 0.95)
+    promote(repo, "1.0.0", "staging")
+    promote(repo, "1.0.0", "production")
+    promote(repo, "1.1.0", "production", require=["model.parameters.metrics.f1 >= 0.95"])
+    back = rollback_in(repo, "production", reason="regression", actor="eve", settle=0.0)
+    assert back.modelkit == v1.digest
+    assert repo.resolve("production").digest == v1.digest
+    assert repo.resolve("1.1.0").digest == v2.digest
+    events = history_in(repo, "production", verify=True)
+    assert [(e.action, e.actor) for e in events] == [("rollback", "eve"), ("promote", "alice"), ("promote", "alice")]
+    # a fresh handle on the same directory sees the same thing
+    again = LocalStore(tmp_path / "store").repository("localhost/acme/sentiment")
+    assert [s.stage for s in list_stages(again)] == ["production", "staging"]
+
+
+# ---------------------------------------------------------------------------- clock and actor
+
+
+def test_default_clock_honours_source_date_epoch(storage: MemoryStorage, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    make_modelkit(storage, "1.0.0", 0.9)
+    assert promote(storage, "1.0.0", "staging").time == "2023-11-14T22:13:20Z"
+
+
+def test_default_actor(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / "gitconfig"))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("USER", "ci-bot")
+    assert default_actor() == "ci-bot"
+    (tmp_path / "gitconfig").write_text("[user]\n\tname = Ada Lovelace\n")
+    assert default_actor() == "Ada Lovelace"
