@@ -1,7 +1,7 @@
 """Real layers and a Kitfile for SBOM tests: files on disk, packed with the real tar writer.
 
-The Kitfile is ``ocikit._kitfile.Kitfile`` when it exists; until then a stand-in with the same
-fields (the SBOM builder only reads attributes).
+Layers are built with the real tar writer from ``_layers`` and the real ``Kitfile`` values, so
+the SBOM tests do not depend on the packer.
 """
 
 from __future__ import annotations
@@ -11,76 +11,14 @@ import json
 import pickle
 import struct
 import zipfile
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ocikit._kitfile import Code, DataSet, Docs, Kitfile, Model, ModelPart, Package
 from ocikit._layers import PackedLayer, TarEntry, layer_media_type, write_tar
 from ocikit._oci import KITOPS_CONFIG, MANIFEST, Descriptor, Manifest
 
 SECTION_KIND = {"model": "model", "parts": "modelpart", "code": "code", "datasets": "dataset", "docs": "docs"}
-
-
-@dataclass(frozen=True)
-class Package:
-    name: str | None = None
-    version: str | None = None
-    description: str | None = None
-    license: str | None = None
-    authors: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class ModelPart:
-    name: str | None = None
-    path: str | None = None
-    license: str | None = None
-    type: str | None = None
-
-
-@dataclass(frozen=True)
-class Model:
-    name: str | None = None
-    path: str | None = None
-    license: str | None = None
-    framework: str | None = None
-    format: str | None = None
-    version: str | None = None
-    description: str | None = None
-    parts: tuple[ModelPart, ...] = ()
-    parameters: Any = None
-
-
-@dataclass(frozen=True)
-class Code:
-    path: str
-    description: str | None = None
-    license: str | None = None
-
-
-@dataclass(frozen=True)
-class DataSet:
-    name: str | None = None
-    path: str | None = None
-    description: str | None = None
-    license: str | None = None
-    parameters: Any = None
-
-
-@dataclass(frozen=True)
-class Docs:
-    path: str
-    description: str | None = None
-
-
-@dataclass(frozen=True)
-class Kitfile:
-    manifest_version: str = "1.0.0"
-    package: Package = field(default_factory=Package)
-    model: Model | None = None
-    code: tuple[Code, ...] = ()
-    datasets: tuple[DataSet, ...] = ()
-    docs: tuple[Docs, ...] = ()
 
 
 def torch_zip() -> bytes:
@@ -119,6 +57,7 @@ PROJECT_FILES: dict[str, bytes] = {
 
 def sample_kitfile() -> Kitfile:
     return Kitfile(
+        manifest_version="1.0.0",
         package=Package(name="sentiment", version="1.0.0", description="Sentiment classifier",
                         license="Apache-2.0", authors=("Ada Lovelace", "ML Team")),
         model=Model(

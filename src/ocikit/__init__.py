@@ -41,6 +41,7 @@ _EXPORTS: dict[str, str] = {
     "verify": "ocikit._signing",
     "sbom": "ocikit._sbom",
     "verify_files": "ocikit._sbom",
+    "VerifyFilesResult": "ocikit._sbom",
     "promote": "ocikit._stages",
     "rollback": "ocikit._stages",
     "history": "ocikit._stages",

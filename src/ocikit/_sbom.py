@@ -64,6 +64,7 @@ from ocikit.errors import (
 
 if TYPE_CHECKING:
     from ocikit._config import RegistryOptions
+    from ocikit._kitfile import Kitfile
 
 __all__ = [
     "EXECUTABLE_DESERIALIZATION",
@@ -125,7 +126,7 @@ _APPROACHES = {"supervised", "unsupervised", "reinforcement-learning", "semi-sup
 
 
 def build_sbom(
-    kitfile: Any,
+    kitfile: Kitfile,
     layers: Sequence[PackedLayer],
     manifest_desc: Descriptor,
     reference: Reference | None,
@@ -827,11 +828,10 @@ def sbom(reference: str, *, home: str | os.PathLike[str] | None = None,
 
     Reads the manifest, the referrers listing and the SBOM blob only: no layer is fetched.
     """
-    import importlib
+    from ocikit._repos import locate
 
     ref = Reference.parse(reference)
-    repos: Any = importlib.import_module("ocikit._repos")
-    storage: Storage = repos.locate(ref, home=home, options=options)
+    storage = locate(ref, home=home, options=options)
     desc = storage.resolve(ref.identifier)
     data = find_sbom(storage, desc.digest)
     if data is None:

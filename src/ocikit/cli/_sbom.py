@@ -1,0 +1,81 @@
+"""SBOM commands: ``sbom`` (print or save a ModelKit's CycloneDX SBOM) and ``verify-files``."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import click
+
+from ocikit._config import RegistryOptions
+from ocikit.cli._context import get_context
+from ocikit.cli._options import json_option, network_options, reference_argument
+from ocikit.cli._output import echo_json, format_bytes, status
+from ocikit.errors import OcikitError
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file in the same directory: no partial file."""
+    directory = path.parent if str(path.parent) else Path()
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@click.command("sbom")
+@reference_argument
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), metavar="FILE",
+              help="Write the SBOM to FILE instead of stdout.")
+@network_options
+def sbom_cmd(reference: str, output: str | None, registry_options: RegistryOptions) -> None:
+    """Print the CycloneDX 1.6 SBOM attached to a ModelKit.
+
+    \b
+    Reads only the manifest, the referrers listing and the SBOM itself: no weights are
+    downloaded. Feed it to a scanner:
+      ocikit sbom registry.example/acme/sentiment:1.0.0 -o bom.json
+      trivy sbom bom.json
+      grype sbom:bom.json
+    """
+    from ocikit._sbom import sbom
+
+    data = sbom(reference, home=get_context().home, options=registry_options)
+    if output is None:
+        click.echo(data.decode("utf-8"), nl=False)
+        return
+    try:
+        _write_atomically(Path(output), data)
+    except OSError as e:
+        raise OcikitError(f"cannot write {output}: {e.strerror or e}",
+                          hint="choose a writable path for -o") from e
+    status(f"wrote {output} ({format_bytes(len(data))})")
+
+
+@click.command("verify-files")
+@click.argument("directory", type=click.Path(file_okay=False), metavar="DIR")
+@click.option("--sbom", "sbom_path", type=click.Path(dir_okay=False), metavar="FILE",
+              help="The SBOM to check against (default: DIR/SBOM.json, written by 'ocikit unpack').")
+@json_option
+def verify_files_cmd(directory: str, sbom_path: str | None, as_json: bool) -> None:
+    """Check an unpacked ModelKit against its SBOM.
+
+    Every file the SBOM lists must be in DIR with the same SHA-256, and DIR must hold nothing
+    else (the Kitfile and SBOM.json written by unpack excepted). Exit code 3 names every
+    extra, missing or modified file.
+    """
+    from ocikit._sbom import verify_files
+
+    result = verify_files(directory, sbom_path)
+    if as_json:
+        echo_json(result.to_dict())
+        return
+    click.echo(f"verified {result.files} files ({format_bytes(result.bytes)}) in {directory} "
+               f"against {result.sbom.name}")
