@@ -164,8 +164,13 @@ class Authenticator:
             return {"Authorization": f"Bearer {token}"} if token else {}
         return {}
 
-    def on_challenge(self, status: int, header: str | None, scopes: Sequence[str], *, retried: bool) -> bool:
-        """Learn from a 401/403. True if the request should be sent again with new credentials."""
+    def on_challenge(
+        self, status: int, header: str | None, scopes: Sequence[str], *, retried: bool, sent: str | None = None
+    ) -> bool:
+        """Learn from a 401/403. True if the request should be sent again with new credentials.
+
+        ``sent`` is the Authorization value the refused request carried (None: anonymous).
+        """
         challenges = parse_challenges(header or "")
         bearer = next((c for c in challenges if c.scheme == "bearer"), None)
         basic = next((c for c in challenges if c.scheme == "basic"), None)
@@ -177,29 +182,24 @@ class Authenticator:
             if server_scope:
                 wanted.update(server_scope.split(" "))
             key_scopes = tuple(sorted(wanted))
-            with self._lock:
-                first = self._mode != "bearer" or self._realm != realm
-                self._mode, self._realm = "bearer", realm
-                self._service = bearer.params.get("service", "")
-                had = self._tokens.pop((realm, self._service, key_scopes), None)
             insufficient = bearer.params.get("error") == "insufficient_scope"
             if retried and not insufficient:
-                return False
-            if had is not None and not insufficient and not first:
-                return False  # the token we just used for exactly these scopes was refused
-            self._fetch_token(key_scopes)
-            if set(key_scopes) != set(scopes):
-                # remember the wider scope set under the request's key too
-                with self._lock:
-                    token = self._tokens.get((realm, self._service, key_scopes))
-                    if token is not None:
-                        self._tokens[(realm, self._service, tuple(sorted(set(scopes))))] = token
+                return False  # a fresh token for these scopes was refused: give up
+            with self._lock:
+                self._mode, self._realm = "bearer", realm
+                self._service = bearer.params.get("service", "")
+                service = self._service
+                self._tokens.pop((realm, service, key_scopes), None)
+            token = self._fetch_token(key_scopes)
+            with self._lock:  # remember the (possibly wider) token under the request's key too
+                self._tokens[(realm, service, tuple(sorted(set(scopes))))] = _Token(
+                    token, self._tokens[(realm, service, key_scopes)].expires)
             return True
         if basic is not None:
             with self._lock:
-                was = self._mode
                 self._mode = "basic"
-            return self._cred is not None and was != "basic" and not retried
+            # retry once if we have credentials and the refused request did not carry them
+            return self._cred is not None and sent != self._basic_value()
         return False
 
     # -- internals -----------------------------------------------------------------------------
@@ -298,7 +298,11 @@ def login(
     options = options or RegistryOptions()
     cred = Credential(username, password)
     reg: Registry = Registry(registry, options, transport=transport, credentials=cred)
-    reg.ping(require_auth=True)
+    try:
+        reg.ping(require_auth=True)
+    except AuthError as e:
+        raise AuthError(f"login to {registry} failed: the registry refused the credentials of {username!r}",
+                        hint="check the username and password; nothing was saved") from e
     return _credentials.store(registry, cred, home=home, options=options)
 
 

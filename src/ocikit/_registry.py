@@ -240,7 +240,8 @@ class Registry:
                 challenge = resp.headers.get("WWW-Authenticate")
                 if auth_tries < 2 and challenge and _rewind(body, start):
                     resp.close()
-                    if self.auth.on_challenge(resp.status, challenge, scopes, retried=auth_tries > 0):
+                    if self.auth.on_challenge(resp.status, challenge, scopes, retried=auth_tries > 0,
+                                              sent=hdrs.get("Authorization")):
                         auth_tries += 1
                         continue
                     self.raise_for(None, f"{method} {_path(url)}", status=resp.status)
