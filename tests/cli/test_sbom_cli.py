@@ -155,3 +155,64 @@ def test_verify_files_without_sbom(home: Path, tmp_path: Path) -> None:
     result = run(home, "verify-files", str(tmp_path))
     assert result.exit_code == 6
     assert "SBOM.json does not exist" in result.stderr
+
+
+KITFILE = """\
+manifestVersion: 1.0.0
+package:
+  name: sentiment
+  version: 1.0.0
+  authors: [Ada Lovelace]
+  license: Apache-2.0
+model:
+  name: sentiment-model
+  path: model
+  framework: scikit-learn
+  format: safetensors
+  parts:
+    - name: lora
+      path: adapter
+      type: lora-adapter
+  parameters:
+    task: text-classification
+    metrics:
+      accuracy: 0.93
+code:
+  - path: code
+datasets:
+  - name: reviews
+    path: data
+docs:
+  - path: docs
+"""
+
+
+def test_end_to_end_pack_sbom_unpack_verify_files(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ocikit._pack import pack
+    from ocikit._unpack import unpack
+
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
+    project = write_project(tmp_path / "project")
+    (project / "Kitfile").write_text(KITFILE)
+    packed = pack(project, tag="localhost/acme/e2e:1.0.0", home=home)
+    assert packed.sbom_digest is not None
+
+    result = run(home, "sbom", "localhost/acme/e2e:1.0.0")
+    assert result.exit_code == 0, result.stderr
+    doc = check_sbom(result.stdout.encode())
+    assert doc["metadata"]["component"]["hashes"][0]["content"] == packed.digest.hex
+    card = next(c for c in doc["components"] if c["bom-ref"] == "model")["modelCard"]
+    assert card["quantitativeAnalysis"]["performanceMetrics"] == [{"type": "accuracy", "value": "0.93"}]
+    kit_props = {p["name"]: p["value"] for p in doc["metadata"]["component"]["properties"]}
+    assert kit_props["ocikit:kitfile:digest"] == str(packed.manifest.config.digest)
+
+    target = tmp_path / "serve"
+    unpack("localhost/acme/e2e:1.0.0", target, home=home)
+    assert (target / "SBOM.json").read_bytes() == result.stdout.encode()
+    ok = run(home, "verify-files", str(target), "--sbom", str(target / "SBOM.json"))
+    assert ok.exit_code == 0, ok.stderr
+    assert ok.stdout.startswith(f"verified {len(PROJECT_FILES)} files")
+
+    (target / "model" / "classifier.pkl").write_bytes(b"\x80\x04N.")
+    bad = run(home, "verify-files", str(target))
+    assert bad.exit_code == 3 and "modified model/classifier.pkl" in bad.stderr
