@@ -16,6 +16,7 @@ import pytest
 
 import cosign_verifier
 from _registry_fixtures import TestRegistry, unique_repo
+from ocikit._layout import LocalStore
 from ocikit._oci import KITOPS_CONFIG, MANIFEST, Descriptor, Manifest
 from ocikit._reference import Reference
 from ocikit._registry import Registry
@@ -30,7 +31,7 @@ from ocikit._signing import (
     verify_descriptor,
 )
 from ocikit._storage import Storage
-from ocikit.errors import SignatureError
+from ocikit.errors import NotFoundError, SignatureError
 
 pytestmark = pytest.mark.registry
 
@@ -234,3 +235,50 @@ def test_tag_moved_to_unsigned_manifest_after_signing_is_refused(registry: TestR
     # pinned to the signed digest it still verifies
     assert verify(f"{registry.host}/{name}@{signed.digest}", keys[1], home=home, options=registry.options).digest \
         == signed.digest
+
+
+# ------------------------------------------------------ pack --sign-key → push → pull/unpack --verify-key
+
+
+def _pack(tmp_path: Path, home: Path, tag: str, content: bytes, sign_key: Path | None) -> Descriptor:
+    from ocikit._pack import pack
+
+    project = tmp_path / f"project-{content.decode()}"
+    project.mkdir()
+    (project / "Kitfile").write_text('manifestVersion: "1.0"\npackage:\n  name: sentiment\nmodel:\n  path: model.bin\n')
+    (project / "model.bin").write_bytes(content)
+    return pack(project, tag=tag, home=home, sign_key=sign_key).descriptor
+
+
+def test_pull_and_unpack_verify_key_refuse_a_tag_moved_to_an_unsigned_manifest(  # type: ignore[no-untyped-def]
+    registry: TestRegistry, tmp_path: Path, keys
+) -> None:
+    from ocikit._transfer import pull, push
+    from ocikit._unpack import unpack
+
+    name = unique_repo("e2e")
+    text = f"{registry.host}/{name}:1.0.0"
+    release_home, serving_home = tmp_path / "release", tmp_path / "serving"
+
+    signed = _pack(tmp_path, release_home, text, b"good", keys[0])  # pack --sign-key
+    push(text, home=release_home, options=registry.options)  # carries the .sig tag
+    cosign_verifier.verify(_independent(registry, name), str(signed.digest), f"{registry.host}/{name}",
+                           keys[1].read_bytes())
+
+    pull(text, home=serving_home, options=registry.options, verify_key=keys[1])
+    unpack(text, tmp_path / "serve-ok", home=serving_home, options=registry.options, verify_key=keys[1])
+    assert (tmp_path / "serve-ok" / "model.bin").read_bytes() == b"good"
+
+    # After signing, someone moves 1.0.0 on the registry to an unsigned manifest.
+    moved = _pack(tmp_path, tmp_path / "attacker", text, b"evil", None)
+    push(text, home=tmp_path / "attacker", options=registry.options)
+    assert _repo(registry, tmp_path, name).resolve("1.0.0").digest == moved.digest
+
+    fresh = tmp_path / "fresh"
+    with pytest.raises(SignatureError, match=rf"@{moved.digest} is not signed"):
+        pull(text, home=fresh, options=registry.options, verify_key=keys[1])
+    with pytest.raises(NotFoundError):  # nothing was stored by the refused pull
+        LocalStore.at_home(fresh).repository(f"{registry.host}/{name}").resolve("1.0.0")
+    with pytest.raises(SignatureError, match="is not signed"):
+        unpack(text, tmp_path / "serve-bad", home=fresh, options=registry.options, verify_key=keys[1])
+    assert not (tmp_path / "serve-bad" / "model.bin").exists()
