@@ -349,12 +349,10 @@ def _sign(
     storage: Storage,
     ref: Reference,
     desc: Descriptor,
-    private_key_path: str | os.PathLike[str],
+    key: EllipticCurvePrivateKey,
     *,
-    password: str | bytes | None,
     annotations: Mapping[str, str] | None,
 ) -> tuple[Descriptor, bool]:
-    key = load_private_key(private_key_path, password)
     _manifest_descriptor(storage, ref, desc)
     payload = simple_signing_payload(docker_reference(ref), desc.digest, annotations)
     payload_desc = Descriptor(SIMPLESIGNING, Digest.of_bytes(payload), len(payload))
@@ -404,7 +402,8 @@ def sign_descriptor(
 ) -> Descriptor:
     """Sign the manifest ``desc`` in ``storage`` (repository ``ref.name``); return the ``.sig``
     manifest's descriptor. Re-signing with the same key and payload adds nothing."""
-    return _sign(storage, ref, desc, private_key_path, password=password, annotations=annotations)[0]
+    key = load_private_key(private_key_path, password)
+    return _sign(storage, ref, desc, key, annotations=annotations)[0]
 
 
 # ----------------------------------------------------------------------------------------- verify
@@ -542,10 +541,10 @@ def sign(
     """Sign the manifest ``reference`` resolves to, where it is (local store first, else the
     registry); the signature is written to the same repository under ``sha256-<hex>.sig``."""
     ref = _as_reference(reference)
-    load_private_key(key, password)  # fail on a bad key/password before any network traffic
+    private = load_private_key(key, password)  # a bad key/password fails before any network traffic
     storage = _locate(ref, home, options)
     desc = storage.resolve(ref.identifier)
-    sig_desc, added = _sign(storage, ref, desc, key, password=password, annotations=annotations)
+    sig_desc, added = _sign(storage, ref, desc, private, annotations=annotations)
     return SignResult(
         Reference(ref.registry, ref.repository, ref.tag, desc.digest),
         desc.digest,
