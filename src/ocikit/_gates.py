@@ -242,8 +242,7 @@ def evaluate(expr: Expression, document: Any, *, source: str = "require") -> Gat
         # == / != on strings, booleans, null: same type and value (1 is not true, "1" is not 1)
         same = type(found) is type(expected) and found == expected
         passed = same if expr.op == "==" else not same
-    verdict = "holds" if passed else "does not hold"
-    return result(passed, f"{'.'.join(expr.path)} is {shown}; {expr.text} {verdict}")
+    return result(passed, f"{'.'.join(expr.path)} is {shown}")
 
 
 # --------------------------------------------------------------------------------------- policy

@@ -419,11 +419,8 @@ def _refuse_if_failed(stage: str, cand: _Candidate, results: Iterable[GateResult
     failed = [r for r in results if not r.passed]
     if not failed:
         return
-    parts = []
-    for r in failed:
-        actual = "" if r.actual is None and r.gate.startswith(("from ", "signed_by ")) else f" (actual: {r.actual!r})"
-        parts.append(f"{r.gate}{actual}: {r.detail}")
-    raise GateError(f"promotion of {cand.desc.digest.short} to {stage} refused: " + "; ".join(parts))
+    parts = [f"gate '{r.gate}' failed: {r.detail}" for r in failed]
+    raise GateError(f"{cand.desc.digest.short} may not enter {stage}: " + "; ".join(parts))
 
 
 # ---------------------------------------------------------------------------------- writing
@@ -785,18 +782,9 @@ def history_in(
 
 
 def _open(reference: Reference, home: str | os.PathLike[str] | None, options: RegistryOptions | None) -> Storage:
-    import importlib
+    from ocikit._repos import open_repository
 
-    try:
-        repos: Any = importlib.import_module("ocikit._repos")
-    except ModuleNotFoundError as e:  # the transport module is not in this build: local store only
-        if e.name != "ocikit._repos" or not reference.is_local:
-            raise
-        from ocikit._layout import LocalStore
-
-        return LocalStore.at_home(home).repository(reference.name)
-    storage: Storage = repos.open_repository(reference, home=home, options=options)
-    return storage
+    return open_repository(reference, home=home, options=options)
 
 
 def _repository(text: str | Reference) -> Reference:

@@ -1,0 +1,164 @@
+"""The stage commands end to end on the local store: exit codes, messages, tables and --json."""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from ocikit._layout import LocalStore
+from ocikit._oci import KITOPS_CONFIG, MANIFEST, Descriptor, Manifest
+from ocikit._storage import Storage
+
+REPO = "acme/sentiment"
+
+
+def make_modelkit(storage: Storage, version: str, f1: float) -> Descriptor:
+    config = json.dumps({
+        "manifestVersion": "1.0.0",
+        "package": {"name": "sentiment", "version": version},
+        "model": {"name": "clf", "path": "model.bin", "parameters": {"metrics": {"f1": f1}}},
+    }).encode()
+    layer = f"weights of {version}".encode()
+    config_desc = Descriptor.for_bytes(KITOPS_CONFIG, config)
+    layer_desc = Descriptor.for_bytes("application/vnd.kitops.modelkit.model.v1.tar", layer)
+    storage.push_blob(config_desc, io.BytesIO(config))
+    storage.push_blob(layer_desc, io.BytesIO(layer))
+    return storage.push_manifest(Manifest(config_desc, (layer_desc,)).to_bytes(), MANIFEST, tag=version)
+
+
+@dataclass
+class Run:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+
+class Ocikit:
+    """Runs ``ocikit.cli.main`` in-process: the real error boundary (one error line, exit codes)."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+
+    def __call__(self, *args: str, ok: bool = True) -> Run:
+        from ocikit.cli import main
+
+        with CliRunner().isolation() as streams:
+            try:
+                main(["--home", str(self.home), *args])
+                code = 0
+            except SystemExit as e:
+                code = e.code if isinstance(e.code, int) else 1
+            out, err = streams[0].getvalue().decode(), streams[1].getvalue().decode()
+        if ok and code != 0:
+            raise AssertionError(f"ocikit {' '.join(args)} exited {code}\nstdout:\n{out}\nstderr:\n{err}")
+        if not ok:
+            assert "Traceback" not in err
+        return Run(code, out, err)
+
+
+@pytest.fixture
+def cli(home: Path) -> Ocikit:  # the shared fixture re-raises library errors; this one goes through main()
+    return Ocikit(home)
+
+
+@pytest.fixture
+def kits(home: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Descriptor]:
+    monkeypatch.setattr("ocikit._stages.SETTLE_SECONDS", 0.0)
+    repo = LocalStore.at_home(home).repository(f"localhost/{REPO}")
+    return {v: make_modelkit(repo, v, f1) for v, f1 in (("1.3.0", 0.91), ("1.4.0", 0.93), ("1.5.0", 0.85))}
+
+
+def test_promote_stages_history_rollback(cli: Ocikit, kits: dict[str, Descriptor]) -> None:
+    out = cli("promote", f"{REPO}:1.3.0", "--to", "staging", "--reason", "nightly retrain", "--actor", "ci")
+    assert "promoted staging" in out.stdout and "1.3.0" in out.stdout
+    cli("promote", f"{REPO}:1.3.0", "--to", "production", "--reason", "passed shadow", "--actor", "alice",
+        "--require", "model.parameters.metrics.f1 >= 0.90")
+    result = cli("promote", f"{REPO}:1.4.0", "--to", "production", "--reason", "better", "--actor", "bob",
+                 "--require", "model.parameters.metrics.f1 >= 0.90", "--json")
+    event = json.loads(result.stdout)
+    assert event["stage"] == "production" and event["sequence"] == 2
+    assert event["modelkit"] == {"digest": str(kits["1.4.0"].digest), "version": "1.4.0"}
+    assert event["replaced"] == str(kits["1.3.0"].digest)
+    assert event["gates"][0]["actual"] == 0.93
+    assert event["time"] == "2023-11-14T22:13:20Z"  # SOURCE_DATE_EPOCH from the home fixture
+
+    table = cli("stages", REPO).stdout.splitlines()
+    assert table[0].split() == ["STAGE", "VERSION", "DIGEST", "SINCE", "BY", "LAST"]
+    assert table[1].split()[:2] == ["production", "1.4.0"] and "bob" in table[1]
+    assert table[2].split()[:2] == ["staging", "1.3.0"]
+    listed = json.loads(cli("stages", REPO, "--json").stdout)
+    assert [(s["stage"], s["digest"], s["actor"]) for s in listed] == [
+        ("production", str(kits["1.4.0"].digest), "bob"),
+        ("staging", str(kits["1.3.0"].digest), "ci"),
+    ]
+
+    back = json.loads(cli("rollback", REPO, "--stage", "production", "--reason", "f1 regression in 1.4.0",
+                          "--actor", "carol", "--json").stdout)
+    assert back["action"] == "rollback" and back["modelkit"]["digest"] == str(kits["1.3.0"].digest)
+
+    hist = cli("history", REPO, "--stage", "production", "--verify")
+    lines = hist.stdout.splitlines()
+    assert lines[0].split()[:4] == ["SEQ", "TIME", "ACTION", "VERSION"]
+    assert [line.split()[0] for line in lines[1:]] == ["3", "2", "1"]
+    assert "carol" in lines[1] and "f1 regression in 1.4.0" in lines[1]
+    assert "verified: 3 event(s)" in hist.stderr
+    data = json.loads(cli("history", REPO, "--stage", "production", "--json").stdout)
+    assert [e["actor"] for e in data["events"]] == ["carol", "bob", "alice"]
+    assert data["events"][0]["previous"] == data["events"][1]["digest"]
+
+
+def test_failed_gate_exits_3_and_changes_nothing(cli: Ocikit, kits: dict[str, Descriptor], home: Path) -> None:
+    cli("promote", f"{REPO}:1.4.0", "--to", "production", "--reason", "ok")
+    index_before = (home / "store" / "index.json").read_bytes()
+    result = cli("promote", f"{REPO}:1.5.0", "--to", "production", "--reason", "try",
+                 "--require", "model.parameters.metrics.f1 >= 0.90", ok=False)
+    assert result.exit_code == 3
+    assert "model.parameters.metrics.f1 >= 0.9" in result.stderr and "0.85" in result.stderr
+    assert "hint:" in result.stderr and "Traceback" not in result.stderr
+    assert (home / "store" / "index.json").read_bytes() == index_before
+
+
+def test_bad_expression_is_a_usage_error(cli: Ocikit, kits: dict[str, Descriptor]) -> None:
+    result = cli("promote", f"{REPO}:1.4.0", "--to", "production", "--reason", "x",
+                 "--require", "model.f1 >= import os", ok=False)
+    assert result.exit_code == 2
+    assert "invalid gate expression" in result.stderr
+
+
+def test_policy_forbids_skipping_staging(cli: Ocikit, kits: dict[str, Descriptor], tmp_path: Path) -> None:
+    policy = tmp_path / "stages.yaml"
+    policy.write_text("stages:\n  production:\n    from: staging\n")
+    result = cli("promote", f"{REPO}:1.4.0", "--to", "production", "--reason", "skip", "--policy", str(policy),
+                 ok=False)
+    assert result.exit_code == 3 and "never held staging" in result.stderr
+    cli("promote", f"{REPO}:1.4.0", "--to", "staging", "--reason", "first", "--policy", str(policy))
+    cli("promote", f"{REPO}:1.4.0", "--to", "production", "--reason", "then", "--policy", str(policy))
+
+
+def test_history_of_unknown_stage_and_repository_with_tag(cli: Ocikit, kits: dict[str, Descriptor]) -> None:
+    result = cli("history", REPO, "--stage", "production", ok=False)
+    assert result.exit_code == 6 and "no history" in result.stderr
+    result = cli("stages", f"{REPO}:1.4.0", ok=False)
+    assert result.exit_code == 2 and "without a tag" in result.stderr
+    result = cli("rollback", REPO, "--stage", "production", "--to", "nope", "--reason", "x", ok=False)
+    assert result.exit_code == 2 and "not a digest" in result.stderr
+    assert cli("stages", REPO, "--json").stdout.strip() == "[]"
+
+
+def test_signed_history(cli: Ocikit, kits: dict[str, Descriptor], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OCIKIT_PASSWORD", "")
+    cli("keygen", "--output-prefix", str(tmp_path / "release"))
+    cli("keygen", "--output-prefix", str(tmp_path / "other"))
+    cli("promote", f"{REPO}:1.3.0", "--to", "production", "--reason", "a", "--key", str(tmp_path / "release.key"))
+    cli("promote", f"{REPO}:1.4.0", "--to", "production", "--reason", "b", "--key", str(tmp_path / "release.key"))
+    data = json.loads(cli("history", REPO, "--stage", "production", "--verify", "--key",
+                          str(tmp_path / "release.pub"), "--json").stdout)
+    assert data["signaturesVerified"] and all(e["signatureVerified"] for e in data["events"])
+    result = cli("history", REPO, "--stage", "production", "--verify", "--key", str(tmp_path / "other.pub"),
+                 ok=False)
+    assert result.exit_code == 3 and "event 2" in result.stderr
