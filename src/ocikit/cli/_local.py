@@ -1,0 +1,258 @@
+"""Local commands: ``init``, ``pack``, ``list``, ``inspect``, ``info``, ``tag``, ``unpack``, ``remove``.
+
+Each parses its options, makes one library call and renders the result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import click
+
+from ocikit._config import RegistryOptions
+from ocikit.cli._context import get_context
+from ocikit.cli._options import json_option, network_options
+from ocikit.cli._output import echo_json, echo_table, format_bytes, status
+from ocikit.cli._progress_ui import progress_ui
+
+__all__ = [
+    "info_cmd", "init_cmd", "inspect_cmd", "list_cmd", "pack_cmd", "remove_cmd", "tag_cmd", "unpack_cmd",
+]
+
+
+@click.command("init")
+@click.argument("directory", default=".", type=click.Path(file_okay=False))
+@click.option("--name", help="Package name (default: the directory name).")
+@click.option("--desc", "description", help="Package description.")
+@click.option("--author", help="Package author.")
+@click.option("--metrics-file", type=click.Path(dir_okay=False),
+              help="A JSON/YAML metrics file to record as model parameters.")
+@click.option("--params-file", type=click.Path(dir_okay=False), help="A JSON/YAML hyper-parameters file to record.")
+@click.option("-f", "--force", is_flag=True, help="Replace an existing Kitfile.")
+def init_cmd(directory: str, name: str | None, description: str | None, author: str | None,
+             metrics_file: str | None, params_file: str | None, force: bool) -> None:
+    """Write a Kitfile for the project in DIRECTORY, guessing layers from its files.
+
+    \b
+    Model files (.safetensors, .onnx, .pt, .gguf, ...) become the model and its parts,
+    .csv/.parquet datasets, README/LICENSE and .md docs, the rest code, as kit init does.
+      ocikit init ./project --name sentiment --author "ML team"
+    """
+    from ocikit._init import init
+
+    path = init(directory, name=name, description=description, author=author, force=force,
+                metrics_file=metrics_file, params_file=params_file)
+    click.echo(f"Wrote {path}")
+
+
+@click.command("pack")
+@click.argument("context", type=click.Path(file_okay=False, exists=True))
+@click.option("-t", "--tag", "tags", multiple=True, required=True, metavar="REF[,TAG...]",
+              help="Name for the ModelKit, e.g. acme/sentiment:1.0.0 (repeat or 'repo:a,b' for more tags).")
+@click.option("-f", "--file", "kitfile", type=click.Path(dir_okay=False, exists=True, allow_dash=True),
+              help="The Kitfile (default: Kitfile, kitfile or .kitfile in CONTEXT; '-' = stdin).")
+@click.option("--compression", type=click.Choice(["none", "gzip", "gzip-fastest", "zstd"]), default="none",
+              show_default=True,
+              help="Layer compression. zstd is fast but kit older than 1.15 cannot read it; "
+                   "model weights barely compress, so none is usually best.")
+@click.option("--no-sbom", is_flag=True, help="Do not attach a CycloneDX SBOM.")
+@click.option("--sbom-env", is_flag=True, help="Record the Python environment (installed packages) in the SBOM.")
+@click.option("--sign-key", type=click.Path(dir_okay=False, exists=True),
+              help="Sign the ModelKit with this private key (password from $OCIKIT_PASSWORD).")
+@click.option("--dry-run", is_flag=True, help="Show which file goes into which layer; write nothing.")
+@json_option
+def pack_cmd(context: str, tags: Sequence[str], kitfile: str | None, compression: str, no_sbom: bool,
+             sbom_env: bool, sign_key: str | None, dry_run: bool, as_json: bool) -> None:
+    """Pack the project in CONTEXT into a ModelKit in the local store.
+
+    \b
+    One layer per Kitfile entry, in the order model, parts, code, datasets, docs. Files listed in
+    CONTEXT/.kitignore (.dockerignore rules) and the Kitfile itself are left out; a file claimed
+    by two entries (a dataset inside the model directory, code: .) goes only into the more
+    specific one. Symbolic links are followed only when they stay inside CONTEXT; a link that
+    leads outside is an error. Tars carry no times or owners, so the same files give the same
+    digest on any machine (set SOURCE_DATE_EPOCH to also record a creation time).
+    \b
+      ocikit pack ./project -t acme/sentiment:1.0.0
+      ocikit pack ./project -t acme/sentiment:1.0.0,latest --compression zstd
+      ocikit pack ./project -t acme/sentiment:1.0.0 --dry-run
+    """
+    from ocikit._pack import pack
+
+    ctx = get_context()
+    with progress_ui("packed", quiet=ctx.quiet or as_json or dry_run) as progress:
+        result = pack(context, tag=list(tags), kitfile=kitfile, compression=compression, home=ctx.home,
+                      sbom=not no_sbom, sbom_env=sbom_env, sign_key=sign_key, dry_run=dry_run,
+                      progress=progress)
+    if as_json:
+        echo_json(result.to_dict())
+        return
+    if dry_run:
+        plan = result.plan
+        for layer in plan.layers:
+            click.echo(f"{layer.kind} layer {layer.path}: {layer.file_count} files, {format_bytes(layer.size)}")
+            for entry in layer.entries:
+                if not entry.is_dir:
+                    click.echo(f"  {entry.name}  {format_bytes(entry.size)}")
+        if plan.ignored:
+            click.echo("ignored by .kitignore: " + ", ".join(plan.ignored))
+        if plan.skipped:
+            click.echo("skipped (not a regular file): " + ", ".join(plan.skipped))
+        return
+    for ref in result.references:
+        status(f"Tagged {ref.display}")
+    click.echo(f"Model saved: {result.digest}")
+
+
+@click.command("list")
+@click.argument("repository", required=False, metavar="[REPOSITORY]")
+@json_option
+@network_options
+def list_cmd(repository: str | None, registry_options: RegistryOptions, as_json: bool) -> None:
+    """List ModelKits in the local store, or in a registry repository.
+
+    \b
+      ocikit list
+      ocikit list acme/sentiment
+      ocikit list registry.example/acme/sentiment
+    """
+    from ocikit._catalog import list_modelkits
+
+    kits = list_modelkits(repository, home=get_context().home, options=registry_options)
+    if as_json:
+        echo_json([{**k.to_dict(), "size": format_bytes(k.size), "sizeBytes": k.size} for k in kits])
+        return
+    rows = []
+    for k in kits:
+        for tag in k.tags or ("<none>",):
+            rows.append((k.repository, tag, k.author or "<none>", k.name or "<none>", format_bytes(k.size),
+                         str(k.digest)))
+    echo_table(("REPOSITORY", "TAG", "MAINTAINER", "NAME", "SIZE", "DIGEST"), rows)
+
+
+@click.command("inspect")
+@click.argument("reference", metavar="REFERENCE")
+@click.option("-r", "--remote", is_flag=True, help="Read from the registry even if the local store has it.")
+@json_option
+@network_options
+def inspect_cmd(reference: str, remote: bool, registry_options: RegistryOptions, as_json: bool) -> None:
+    """Print a ModelKit's digest, manifest and Kitfile (config) as JSON.
+
+    \b
+    The local copy is used when the store has it, else the registry's.
+      ocikit inspect acme/sentiment:1.0.0
+      ocikit inspect --remote registry.example/acme/sentiment:1.0.0
+    """
+    from ocikit._catalog import inspect
+
+    result = inspect(reference, remote=remote, home=get_context().home, options=registry_options)
+    echo_json(result.to_dict())
+
+
+@click.command("info")
+@click.argument("reference", metavar="REFERENCE")
+@click.option("-r", "--remote", is_flag=True, help="Read from the registry even if the local store has it.")
+@network_options
+def info_cmd(reference: str, remote: bool, registry_options: RegistryOptions) -> None:
+    """Print a ModelKit's Kitfile as YAML.
+
+    \b
+      ocikit info acme/sentiment:1.0.0
+    """
+    from ocikit._catalog import inspect
+
+    result = inspect(reference, remote=remote, home=get_context().home, options=registry_options)
+    click.echo(result.kitfile.to_yaml(), nl=False)
+
+
+@click.command("tag")
+@click.argument("source", metavar="SOURCE")
+@click.argument("target", metavar="TARGET")
+def tag_cmd(source: str, target: str) -> None:
+    """Give the local ModelKit SOURCE another name TARGET (no data is copied).
+
+    \b
+      ocikit tag acme/sentiment:1.0.0 acme/sentiment:stable
+      ocikit tag acme/sentiment:1.0.0 registry.example/acme/sentiment:1.0.0
+    """
+    from ocikit._catalog import tag
+
+    result = tag(source, target, home=get_context().home)
+    click.echo(f"Tagged {result.display}")
+
+
+@click.command("unpack")
+@click.argument("reference", metavar="REFERENCE")
+@click.option("-d", "--dir", "directory", default=".", show_default=True, type=click.Path(file_okay=False),
+              help="Where to unpack (created if missing).")
+@click.option("--filter", "filters", multiple=True, metavar="FILTER",
+              help="What to unpack: kitfile, model, datasets, code, docs, optionally ':name' "
+                   "(e.g. model,datasets:validation). Repeat to combine. Default: everything.")
+@click.option("-o", "--overwrite", is_flag=True, help="Replace existing files.")
+@click.option("-i", "--ignore-existing", is_flag=True, help="Keep existing files and skip those entries.")
+@click.option("--verify-key", type=click.Path(dir_okay=False, exists=True), envvar="OCIKIT_VERIFY_KEY",
+              help="Refuse the ModelKit unless signed by this public key (checked before anything is "
+                   "written). Env: OCIKIT_VERIFY_KEY.")
+@json_option
+@network_options
+def unpack_cmd(reference: str, directory: str, filters: Sequence[str], overwrite: bool, ignore_existing: bool,
+               verify_key: str | None, registry_options: RegistryOptions, as_json: bool) -> None:
+    """Unpack a ModelKit's files into a directory.
+
+    \b
+    From the local store when it has REFERENCE; otherwise straight from the registry: only the
+    selected layers are downloaded and streamed into the directory, and nothing is cached (run
+    'ocikit pull' first to keep a local copy). Every layer is checked against its digest and
+    refused if it holds links, devices or paths leaving the directory; files appear only after
+    every layer checked out. The Kitfile (and SBOM.json when the ModelKit has an SBOM) is
+    written unless a filter leaves out 'kitfile'.
+    \b
+      ocikit unpack acme/sentiment:1.0.0 -d ./serve
+      ocikit unpack registry.example/acme/sentiment:1.0.0 -d ./serve --filter model
+      ocikit unpack acme/sentiment:1.0.0 -d ./data --filter datasets:validation -o
+    """
+    from ocikit._unpack import unpack
+
+    ctx = get_context()
+    with progress_ui("unpacked", quiet=ctx.quiet or as_json) as progress:
+        result = unpack(reference, directory, filters=list(filters), overwrite=overwrite,
+                        ignore_existing=ignore_existing, home=ctx.home, options=registry_options,
+                        verify_key=verify_key, progress=progress)
+    if as_json:
+        echo_json(result.to_dict())
+        return
+    kept = f", kept {len(result.kept)} existing" if result.kept else ""
+    click.echo(f"Unpacked {result.reference.display} ({result.digest.short}): {len(result.written)} files "
+               f"into {result.target}{kept}")
+
+
+@click.command("remove")
+@click.argument("reference", required=False, metavar="[REFERENCE]")
+@click.option("-a", "--all", "all_untagged", is_flag=True,
+              help="Remove every untagged ModelKit (with --force: every ModelKit).")
+@click.option("-f", "--force", is_flag=True,
+              help="Remove the ModelKit even if other tags point at it (with --all: everything).")
+@click.option("-r", "--remote", is_flag=True, help="Delete the manifest on the registry instead.")
+@json_option
+@network_options
+def remove_cmd(reference: str | None, all_untagged: bool, force: bool, remote: bool,
+               registry_options: RegistryOptions, as_json: bool) -> None:
+    """Remove ModelKits from the local store (or, with --remote, a registry).
+
+    \b
+    By tag: the tag goes, and the ModelKit too when it was its last tag. By digest: the ModelKit
+    and all its tags. Blobs are freed by 'ocikit gc'.
+      ocikit remove acme/sentiment:1.0.0
+      ocikit remove acme/sentiment@sha256:...
+      ocikit remove --all
+      ocikit remove --remote registry.example/acme/sentiment:old
+    """
+    from ocikit._catalog import remove
+
+    events = remove(reference, all_untagged=all_untagged, force=force, remote=remote,
+                    home=get_context().home, options=registry_options)
+    if as_json:
+        echo_json([e.to_dict() for e in events])
+        return
+    for event in events:
+        click.echo(str(event))
