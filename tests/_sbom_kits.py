@@ -14,7 +14,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from ocikit._kitfile import Code, DataSet, Docs, Kitfile, Model, ModelPart, Package
+from ocikit._kitfile import Code, DataSet, Docs, Kitfile, Model, ModelPart, Package, is_modelkit_reference
 from ocikit._layers import PackedLayer, TarEntry, layer_media_type, write_tar
 from ocikit._oci import KITOPS_CONFIG, MANIFEST, Descriptor, Manifest
 
@@ -85,7 +85,7 @@ def write_project(root: Path, files: dict[str, bytes] | None = None) -> Path:
 def pack_layers(root: Path, kitfile: Any) -> tuple[list[PackedLayer], dict[str, bytes]]:
     """One layer per Kitfile element (order model, parts, code, datasets, docs); returns blobs too."""
     elements: list[tuple[str, int, str]] = []
-    if kitfile.model is not None:
+    if kitfile.model is not None and not is_modelkit_reference(kitfile.model.path):
         elements.append(("model", 0, kitfile.model.path))
         elements += [("parts", i, p.path) for i, p in enumerate(kitfile.model.parts)]
     elements += [("code", i, c.path) for i, c in enumerate(kitfile.code)]

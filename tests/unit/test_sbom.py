@@ -466,3 +466,13 @@ def test_verify_files_bad_sbom(unpacked: Path) -> None:
     (unpacked / "SBOM.json").write_text(json.dumps({"bomFormat": "CycloneDX", "specVersion": "1.6"}))
     with pytest.raises(FileVerificationError, match="lists no files"):
         verify_files(unpacked)
+
+
+def test_model_from_another_modelkit_has_no_layer_but_is_described(tmp_path: Path) -> None:
+    root = write_project(tmp_path / "p", {"code/train.py": b"x\n"})
+    kf = Kitfile(package=Package(name="p"), model=Model(path="registry.example/acme/base:1.0"),
+                 code=(sample_kitfile().code[0],))
+    doc = check_sbom(build(root, kf, reference=None)[0])
+    model = by_ref(doc)["model"]
+    assert props(model)["ocikit:model:reference"] == "registry.example/acme/base:1.0"
+    assert "hashes" not in model and "components" not in model
