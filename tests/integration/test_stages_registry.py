@@ -1,0 +1,164 @@
+"""Stages against the real registry (distribution 2.8: no referrers API, no conditional tag update)."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+
+import ocikit
+from _registry_fixtures import TestRegistry, unique_repo
+from ocikit._oci import EMPTY_CONFIG, EMPTY_JSON, KITOPS_CONFIG, MANIFEST, Descriptor, Manifest
+from ocikit._reference import Reference
+from ocikit._referrers import fallback_tag, list_referrers
+from ocikit._repos import open_repository
+from ocikit._stages import ANNOTATION_STAGE, EVENT_TYPE, head_tag, stages
+from ocikit._storage import Storage
+from ocikit.errors import GateError, HistoryError, SignatureError
+
+pytestmark = pytest.mark.registry
+
+
+def make_modelkit(storage: Storage, version: str, f1: float) -> Descriptor:
+    config = json.dumps({
+        "manifestVersion": "1.0.0",
+        "package": {"name": "sentiment", "version": version},
+        "model": {"name": "clf", "path": "model.bin", "parameters": {"metrics": {"f1": f1}}},
+    }).encode()
+    layer = f"weights of {version}".encode()
+    config_desc = Descriptor.for_bytes(KITOPS_CONFIG, config)
+    layer_desc = Descriptor.for_bytes("application/vnd.kitops.modelkit.model.v1.tar", layer)
+    storage.push_blob(config_desc, io.BytesIO(config))
+    storage.push_blob(layer_desc, io.BytesIO(layer))
+    return storage.push_manifest(Manifest(config_desc, (layer_desc,)).to_bytes(), MANIFEST, tag=version)
+
+
+@pytest.fixture
+def repo(registry: TestRegistry, home: Path) -> tuple[str, Storage, dict[str, Descriptor]]:
+    name = f"{registry.host}/{unique_repo('stages')}"
+    storage = open_repository(Reference.parse(name, default_tag=None), home=home, options=registry.options)
+    kits = {v: make_modelkit(storage, v, f1) for v, f1 in (("1.3.0", 0.91), ("1.4.0", 0.93), ("1.5.0", 0.85))}
+    return name, storage, kits
+
+
+def test_promote_rollback_history(registry: TestRegistry, home: Path,
+                                  repo: tuple[str, Storage, dict[str, Descriptor]]) -> None:
+    name, storage, kits = repo
+    opts = {"home": home, "options": registry.options}
+    ocikit.promote(f"{name}:1.3.0", "staging", reason="nightly retrain", actor="ci", **opts)
+    ocikit.promote(f"{name}:1.3.0", "production", reason="passed shadow", actor="alice",
+                   require=["model.parameters.metrics.f1 >= 0.90"], **opts)
+    ocikit.promote(f"{name}:1.4.0", "production", reason="better f1", actor="bob", **opts)
+    assert storage.resolve("production").digest == kits["1.4.0"].digest
+    back = ocikit.rollback(name, "production", reason="f1 regression in 1.4.0", actor="carol", **opts)
+    assert back.modelkit == kits["1.3.0"].digest and back.replaced == kits["1.4.0"].digest
+    assert storage.resolve("production").digest == kits["1.3.0"].digest
+    assert storage.resolve("1.4.0").digest == kits["1.4.0"].digest  # still pullable by version tag
+
+    events = ocikit.history(name, "production", verify=True, **opts)
+    assert [(e.sequence, e.action, e.actor) for e in events] == [
+        (3, "rollback", "carol"), (2, "promote", "bob"), (1, "promote", "alice")]
+    # the ModelKit's referrers (fallback tag on this registry) show its stage history
+    assert storage.resolve(fallback_tag(kits["1.3.0"].digest))
+    listed = list_referrers(storage, kits["1.3.0"].digest, EVENT_TYPE)
+    assert sorted(d.annotations[ANNOTATION_STAGE] for d in listed) == ["production", "production", "staging"]
+    status = {s.stage: s for s in stages(name, **opts)}
+    assert status["production"].version == "1.3.0" and status["production"].actor == "carol"
+    assert status["staging"].digest == kits["1.3.0"].digest
+
+
+def test_refused_gate_and_policy_leave_the_registry_untouched(
+        registry: TestRegistry, home: Path, repo: tuple[str, Storage, dict[str, Descriptor]],
+        tmp_path: Path) -> None:
+    name, storage, kits = repo
+    opts = {"home": home, "options": registry.options}
+    ocikit.promote(f"{name}:1.3.0", "production", reason="first", **opts)
+    tags_before = sorted(storage.tags())
+    with pytest.raises(GateError, match=r"f1 >= 0.9.*is 0\.85"):
+        ocikit.promote(f"{name}:1.5.0", "production", reason="x", require=["model.parameters.metrics.f1 >= 0.9"],
+                       **opts)
+    policy = tmp_path / "stages.yaml"
+    policy.write_text("stages:\n  production:\n    from: [staging]\n")
+    with pytest.raises(GateError, match="never held staging"):
+        ocikit.promote(f"{name}:1.4.0", "production", reason="skip staging", policy=policy, **opts)
+    assert sorted(storage.tags()) == tags_before
+    assert storage.resolve("production").digest == kits["1.3.0"].digest
+    assert len(ocikit.history(name, "production", **opts)) == 1
+    ocikit.promote(f"{name}:1.4.0", "staging", reason="ok", policy=policy, **opts)
+    assert ocikit.promote(f"{name}:1.4.0", "production", reason="ok", policy=policy, **opts).sequence == 2
+
+
+def test_forged_head_fails_verify(registry: TestRegistry, home: Path,
+                                  repo: tuple[str, Storage, dict[str, Descriptor]]) -> None:
+    name, storage, kits = repo
+    opts = {"home": home, "options": registry.options}
+    ocikit.promote(f"{name}:1.3.0", "production", reason="first", actor="alice", **opts)
+    real = ocikit.promote(f"{name}:1.4.0", "production", reason="second", actor="bob", **opts)
+    # By hand: the same event with another reason and actor, pushed to the head tag.
+    body = json.loads(real.to_bytes())
+    body["reason"], body["actor"] = "approved by the board", "mallory"
+    data = json.dumps(body).encode()
+    layer = Descriptor.for_bytes(EVENT_TYPE, data)
+    storage.push_blob(layer, io.BytesIO(data))
+    empty = Descriptor.for_bytes(EMPTY_CONFIG, EMPTY_JSON)
+    forged = Manifest(empty, (layer,), {ANNOTATION_STAGE: "production"}, EVENT_TYPE, kits["1.4.0"])
+    storage.push_manifest(forged.to_bytes(), MANIFEST, tag=head_tag("production"))
+
+    assert ocikit.history(name, "production", **opts)[0].actor == "mallory"
+    with pytest.raises(HistoryError, match="not among the referrers"):
+        ocikit.history(name, "production", verify=True, **opts)
+
+
+def test_concurrent_promotions_are_all_recorded(registry: TestRegistry, home: Path,
+                                                repo: tuple[str, Storage, dict[str, Descriptor]]) -> None:
+    name, _, kits = repo
+    opts = {"home": home, "options": registry.options}
+    versions = ["1.3.0", "1.4.0", "1.5.0"]
+    barrier = threading.Barrier(len(versions))
+    errors: list[BaseException] = []
+
+    def run(version: str) -> None:
+        try:
+            barrier.wait()
+            ocikit.promote(f"{name}:{version}", "production", reason=f"race {version}", actor=version, **opts)
+        except BaseException as e:  # reported by the assertion below
+            errors.append(e)
+
+    threads = [threading.Thread(target=run, args=(v,)) for v in versions]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    events = ocikit.history(name, "production", verify=True, **opts)
+    assert sorted(e.sequence for e in events) == [1, 2, 3]
+    assert {e.actor for e in events} == set(versions)
+    assert {e.modelkit for e in events} == {kits[v].digest for v in versions}
+
+
+def test_signed_events(registry: TestRegistry, home: Path, repo: tuple[str, Storage, dict[str, Descriptor]],
+                       tmp_path: Path) -> None:
+    name, _, _ = repo
+    opts = {"home": home, "options": registry.options}
+    private, public = ocikit.keygen(tmp_path / "release", password=b"")
+    _, other = ocikit.keygen(tmp_path / "other", password=b"")
+    ocikit.promote(f"{name}:1.3.0", "production", reason="a", key=private, **opts)
+    ocikit.promote(f"{name}:1.4.0", "production", reason="b", key=private, **opts)
+    events = ocikit.history(name, "production", verify=True, key=public, **opts)
+    assert all(e.signature_verified for e in events)
+    with pytest.raises(SignatureError, match="event 2"):
+        ocikit.history(name, "production", verify=True, key=other, **opts)
+
+
+@pytest.mark.interop
+def test_any_oci_client_sees_the_stage_tag(registry: TestRegistry, home: Path,
+                                           repo: tuple[str, Storage, dict[str, Descriptor]]) -> None:
+    name, _, kits = repo
+    ocikit.promote(f"{name}:1.4.0", "production", reason="ship", home=home, options=registry.options)
+    out = subprocess.run(["skopeo", "inspect", "--raw", *registry.skopeo_tls_args, f"docker://{name}:production"],
+                         capture_output=True, check=True, timeout=60)
+    assert ocikit.Digest.of_bytes(out.stdout) == kits["1.4.0"].digest
