@@ -1,0 +1,531 @@
+"""The registry client against an in-process fake registry: protocol, faults, safety."""
+
+from __future__ import annotations
+
+import email.utils
+import io
+import json
+import logging
+import os
+import time
+
+import pytest
+from fakes.registry import OCI_INDEX, FakeNetwork, FakeRegistry, FakeResponse, TokenServer
+
+from ocikit import _registry
+from ocikit._config import RegistryOptions
+from ocikit._credentials import Credential
+from ocikit._digest import Digest
+from ocikit._oci import KITOPS_CONFIG, MANIFEST, Descriptor, Manifest
+from ocikit._referrers import list_referrers, push_referrer
+from ocikit._registry import Registry, RetryPolicy
+from ocikit._storage import open_verified, read_blob
+from ocikit.errors import (
+    AuthError,
+    DigestMismatchError,
+    NetworkError,
+    NotFoundError,
+    RegistryError,
+    VerificationError,
+)
+
+HOST = "registry.test"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_blob_memory() -> None:
+    _registry._SEEN.clear()
+
+
+class Setup:
+    def __init__(self, *, cred: Credential | None = None, **kw: object) -> None:
+        self.net = FakeNetwork()
+        self.fake = FakeRegistry(HOST, **kw)  # type: ignore[arg-type]
+        self.net.add(HOST, self.fake)
+        self.sleeps: list[float] = []
+        self.registry = Registry(HOST, RegistryOptions(), transport=self.net, credentials=cred or Credential(),
+                                 retry=RetryPolicy(sleep=self.sleeps.append))
+
+    def repo(self, name: str = "acme/kit") -> _registry.RegistryRepository:
+        return self.registry.repository(name)
+
+
+def _kit(fake: FakeRegistry, repo: str = "acme/kit", tag: str = "v1", layer: bytes = b"L" * 5000) -> Descriptor:
+    config = b'{"manifestVersion":"1.0.0"}'
+    cd = fake.put_blob(repo, config)
+    ld = fake.put_blob(repo, layer)
+    manifest = Manifest(Descriptor(KITOPS_CONFIG, Digest.parse(cd), len(config)),
+                        (Descriptor("application/vnd.kitops.modelkit.model.v1.tar", Digest.parse(ld), len(layer)),))
+    data = manifest.to_bytes()
+    fake.put_manifest(repo, data, MANIFEST, tag)
+    return Descriptor(MANIFEST, Digest.of_bytes(data), len(data))
+
+
+# -- manifests ---------------------------------------------------------------------------------
+
+
+def test_manifest_requests_send_explicit_oci_accept_and_resolve_by_our_own_hash() -> None:
+    s = Setup()
+    want = _kit(s.fake)
+    s.fake.lying_digest = "sha256:" + "0" * 64
+    desc = s.repo().resolve("v1")
+    assert desc == want  # the lying Docker-Content-Digest header was not used
+    gets = s.net.requests("GET")
+    assert all("application/vnd.oci.image.manifest.v1+json" in r.headers["Accept"] for r in gets)
+    assert all("application/vnd.oci.image.index.v1+json" in r.headers["Accept"] for r in gets)
+    assert s.repo().has_manifest(want.digest)
+    assert "application/vnd.oci.image.manifest.v1+json" in s.net.requests("HEAD")[-1].headers["Accept"]
+
+
+def test_manifest_served_under_a_digest_it_does_not_have_is_refused() -> None:
+    s = Setup()
+    want = _kit(s.fake)
+    s.fake.manifest_overrides[str(want.digest)] = b'{"schemaVersion":2,"evil":true}'
+    with pytest.raises(DigestMismatchError):
+        s.repo().resolve(str(want.digest))
+    with pytest.raises(DigestMismatchError):
+        s.repo().fetch_manifest(want)
+
+
+def test_huge_manifest_is_refused_without_reading_it() -> None:
+    s = Setup()
+    huge = b'{"schemaVersion":2,"layers":[' + b" " * (5 * 1024 * 1024) + b"]}"
+    s.net.fault(lambda r: "/manifests/" in r.path,
+                respond=lambda r: FakeResponse(200, {"Content-Type": MANIFEST}, huge))
+    with pytest.raises(VerificationError, match="limit"):
+        s.repo().resolve("v1")
+
+
+def test_huge_manifest_without_content_length_is_capped() -> None:
+    s = Setup()
+    huge = b"{" + b" " * (5 * 1024 * 1024)
+    resp = FakeResponse(200, {"Content-Type": MANIFEST}, huge)
+    del resp.headers["content-length"]
+    s.net.fault(lambda r: "/manifests/" in r.path, respond=lambda r: resp)
+    with pytest.raises(VerificationError, match="limit"):
+        s.repo().resolve("v1")
+    assert resp._pos <= 4 * 1024 * 1024 + 1  # read no more than the cap + 1 byte
+
+
+def test_not_found_and_auth_errors_map_to_exit_codes() -> None:
+    s = Setup()
+    with pytest.raises(NotFoundError) as e:
+        s.repo().resolve("nope")
+    assert e.value.exit_code == 6
+    s.net.fault(lambda r: True, respond=lambda r: FakeResponse(403, {}, b'{"errors":[{"code":"DENIED"}]}'))
+    with pytest.raises(AuthError) as a:
+        s.repo().resolve("v1")
+    assert a.value.exit_code == 5
+
+
+# -- retries -----------------------------------------------------------------------------------
+
+
+def test_503_with_retry_after_seconds_is_retried_after_that_delay() -> None:
+    s = Setup()
+    want = _kit(s.fake)
+    s.net.fault(lambda r: r.method == "GET", times=2,
+                respond=lambda r: FakeResponse(503, {"Retry-After": "7"}, b"busy"))
+    assert s.repo().resolve("v1") == want
+    assert s.sleeps == [7.0, 7.0]
+
+
+def test_429_with_http_date_retry_after_is_honoured() -> None:
+    s = Setup()
+    want = _kit(s.fake)
+    when = email.utils.formatdate(time.time() + 20, usegmt=True)
+    s.net.fault(lambda r: r.method == "GET", respond=lambda r: FakeResponse(429, {"Retry-After": when}))
+    assert s.repo().resolve("v1") == want
+    assert len(s.sleeps) == 1 and 15 <= s.sleeps[0] <= 21
+
+
+def test_retry_after_is_capped() -> None:
+    s = Setup()
+    _kit(s.fake)
+    s.net.fault(lambda r: r.method == "GET", respond=lambda r: FakeResponse(429, {"Retry-After": "86400"}))
+    s.repo().resolve("v1")
+    assert s.sleeps == [60.0]
+
+
+def test_retries_are_bounded_then_a_network_error() -> None:
+    s = Setup()
+    _kit(s.fake)
+    s.net.fault(lambda r: r.method == "GET", times=100, respond=lambda r: FakeResponse(502, {}, b""))
+    with pytest.raises(NetworkError) as e:
+        s.repo().resolve("v1")
+    assert e.value.exit_code == 4
+    assert len(s.net.requests("GET")) == 5
+
+
+def test_connection_reset_before_an_answer_is_retried() -> None:
+    s = Setup()
+    want = _kit(s.fake)
+    s.net.fault(lambda r: r.method == "GET", reset=True)
+    assert s.repo().resolve("v1") == want
+    assert len(s.net.requests("GET")) == 2
+
+
+def test_404_is_not_retried() -> None:
+    s = Setup()
+    with pytest.raises(NotFoundError):
+        s.repo().resolve("missing")
+    assert len(s.net.requests("GET")) == 1 and s.sleeps == []
+
+
+# -- downloads ---------------------------------------------------------------------------------
+
+
+def test_download_reset_mid_body_resumes_with_range() -> None:
+    s = Setup()
+    layer = os.urandom(300_000)
+    d = Descriptor("x", Digest.of_bytes(layer), len(layer))
+    s.fake.put_blob("acme/kit", layer)
+    s.net.fault(lambda r: r.method == "GET" and "/blobs/" in r.path, body_break_after=100_000)
+    reader = open_verified(s.repo(), d)
+    assert b"".join(iter(lambda: reader.read(65536), b"")) == layer
+    gets = s.net.requests("GET")
+    assert len(gets) == 2
+    assert "Range" not in gets[0].headers
+    assert gets[1].headers["Range"] == "bytes=100000-"
+    assert gets[0].headers["Accept-Encoding"] == "identity"
+
+
+def test_short_body_is_resumed_and_verified() -> None:
+    s = Setup()
+    layer = os.urandom(50_000)
+    d = Descriptor("x", Digest.of_bytes(layer), len(layer))
+    s.fake.put_blob("acme/kit", layer)
+    s.net.fault(lambda r: r.method == "GET" and "/blobs/" in r.path, body_truncate_to=20_000)
+    assert read_blob(s.repo(), d) == layer
+    assert s.net.requests("GET")[-1].headers["Range"] == "bytes=20000-"
+
+
+def test_wrong_bytes_for_a_digest_are_refused() -> None:
+    s = Setup()
+    layer = b"good" * 1000
+    d = Descriptor("x", Digest.of_bytes(layer), len(layer))
+    s.fake.put_blob("acme/kit", layer)
+    s.fake.blob_overrides[str(d.digest)] = b"evil" * 1000
+    with pytest.raises(DigestMismatchError):
+        read_blob(s.repo(), d)
+
+
+def test_open_blob_with_offset_asks_only_for_the_rest() -> None:
+    s = Setup()
+    layer = os.urandom(10_000)
+    d = Descriptor("x", Digest.of_bytes(layer), len(layer))
+    s.fake.put_blob("acme/kit", layer)
+    stream = s.repo().open_blob(d, 6000)
+    assert stream.read(-1) == layer[6000:]
+    assert s.net.requests("GET")[-1].headers["Range"] == "bytes=6000-"
+
+
+# -- uploads -----------------------------------------------------------------------------------
+
+
+def test_upload_is_post_then_one_streamed_put_never_the_single_post_form() -> None:
+    s = Setup()
+    data = os.urandom(200_000)
+    d = Descriptor("x", Digest.of_bytes(data), len(data))
+    s.repo().push_blob(d, io.BytesIO(data))
+    assert s.fake.repo("acme/kit").blobs[str(d.digest)] == data
+    posts, puts = s.net.requests("POST"), s.net.requests("PUT")
+    assert len(posts) == 1 and "digest" not in posts[0].query
+    assert len(puts) == 1 and puts[0].headers["Content-Length"] == str(len(data))
+    assert puts[0].query["digest"] == str(d.digest) and puts[0].query["_state"]  # Location query kept
+
+
+def test_upload_of_content_that_does_not_match_is_refused() -> None:
+    s = Setup()
+    data = b"a" * 1000
+    d = Descriptor("x", Digest.of_bytes(b"b" * 1000), 1000)
+    with pytest.raises(DigestMismatchError):
+        s.repo().push_blob(d, io.BytesIO(data))
+    assert str(d.digest) not in s.fake.repo("acme/kit").blobs
+
+
+def test_monolithic_upload_reset_restarts_a_fresh_session(monkeypatch: pytest.MonkeyPatch) -> None:
+    s = Setup()
+    data = os.urandom(300_000)
+    d = Descriptor("x", Digest.of_bytes(data), len(data))
+    s.net.fault(lambda r: r.method == "PUT", upload_reset_after=100_000)
+    s.repo().push_blob(d, io.BytesIO(data))
+    assert s.fake.repo("acme/kit").blobs[str(d.digest)] == data
+    assert len(s.net.requests("POST")) == 2  # a new session, not a replay into the broken one
+    assert len(s.net.requests("HEAD")) == 1  # asked whether the broken PUT committed after all
+
+
+def test_chunked_upload_tracks_offsets_from_range_and_never_replays_a_patch(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_registry, "CHUNKED_MIN_SIZE", 1000)
+    monkeypatch.setattr(_registry, "CHUNK_SIZE", 40_000)
+    s = Setup()
+    data = os.urandom(100_000)
+    d = Descriptor("x", Digest.of_bytes(data), len(data))
+    # the second PATCH breaks after 15,000 bytes reached the server (which keeps them)
+    patches = iter(range(100))
+    s.net.fault(lambda r: r.method == "PATCH" and next(patches) == 1, upload_reset_after=15_000)
+    s.repo().push_blob(d, io.BytesIO(data))
+    assert s.fake.repo("acme/kit").blobs[str(d.digest)] == data
+    ranges = [r.headers["Content-Range"] for r in s.net.requests("PATCH")]
+    # 0-39999, 40000-79999 (broken after 15,000), then resumed at 55000 as the server reported
+    assert ranges[:2] == ["0-39999", "40000-79999"]
+    assert ranges[2] == "55000-94999"
+    status_checks = [r for r in s.net.requests("GET") if "/uploads/" in r.path]
+    assert len(status_checks) == 1
+
+
+def test_chunked_upload_falls_back_to_one_put_when_patch_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_registry, "CHUNKED_MIN_SIZE", 1000)
+    monkeypatch.setattr(_registry, "CHUNK_SIZE", 40_000)
+    s = Setup()
+    data = os.urandom(100_000)
+    d = Descriptor("x", Digest.of_bytes(data), len(data))
+    s.net.fault(lambda r: r.method == "PATCH", respond=lambda r: FakeResponse(405, {}, b""))
+    s.repo().push_blob(d, io.BytesIO(data))
+    assert s.fake.repo("acme/kit").blobs[str(d.digest)] == data
+    assert s.net.requests("PUT")[-1].headers["Content-Length"] == str(len(data))
+
+
+def test_blob_seen_in_another_repository_is_mounted_not_uploaded() -> None:
+    s = Setup()
+    data = os.urandom(10_000)
+    d = Descriptor("x", Digest.of_bytes(data), len(data))
+    s.fake.put_blob("acme/source", data)
+    assert s.registry.repository("acme/source").has_blob(d)  # now remembered
+    s.repo("acme/target").push_blob(d, io.BytesIO(data))
+    posts = s.net.requests("POST")
+    assert posts[0].query == {"mount": str(d.digest), "from": "acme/source"}
+    assert s.net.requests("PUT") == []
+    assert s.fake.repo("acme/target").blobs[str(d.digest)] == data
+
+
+def test_failed_mount_falls_back_to_an_upload() -> None:
+    s = Setup()
+    data = os.urandom(10_000)
+    d = Descriptor("x", Digest.of_bytes(data), len(data))
+    s.registry.remember_blob(d.digest, "acme/gone")
+    s.repo("acme/target").push_blob(d, io.BytesIO(data))
+    assert s.fake.repo("acme/target").blobs[str(d.digest)] == data
+    assert len(s.net.requests("PUT")) == 1
+
+
+# -- tags, deletes, referrers ------------------------------------------------------------------
+
+
+def test_tags_follow_link_pagination() -> None:
+    s = Setup()
+    want = _kit(s.fake)
+    data = s.fake.repo("acme/kit").manifests[str(want.digest)][1]
+    for t in ["a", "b", "c", "d", "e"]:
+        s.fake.put_manifest("acme/kit", data, MANIFEST, t)
+    s.fake.tag_page_size = 2
+    assert sorted(s.repo().tags()) == ["a", "b", "c", "d", "e", "v1"]
+    assert s.repo("acme/none").tags() == []
+
+
+def test_delete_manifest_by_digest_and_untag_is_refused_clearly() -> None:
+    s = Setup()
+    want = _kit(s.fake)
+    repo = s.repo()
+    repo.tag(want, "v2")
+    with pytest.raises(RegistryError, match="every tag"):
+        repo.untag("v2")
+    repo.delete_manifest(want.digest)
+    assert s.net.requests("DELETE")[-1].path.endswith(str(want.digest))
+    assert repo.tags() == []  # distribution removes all tags of the manifest
+    with pytest.raises(NotFoundError):
+        repo.delete_manifest(want.digest)
+
+
+def test_referrers_none_without_api_so_the_fallback_tag_is_used() -> None:
+    s = Setup()
+    subject = _kit(s.fake)
+    repo = s.repo()
+    assert repo.referrers(subject.digest) is None
+    empty = Descriptor("application/vnd.oci.empty.v1+json", Digest.of_bytes(b"{}"), 2)
+    repo.push_blob(empty, io.BytesIO(b"{}"))
+    ref = Manifest(empty, (empty,), {"k": "v"}, "application/vnd.example+json", subject)
+    pushed = push_referrer(repo, ref)
+    assert f"sha256-{subject.digest.hex}" in s.fake.repo("acme/kit").tags
+    assert [d.digest for d in list_referrers(repo, subject.digest)] == [pushed.digest]
+
+
+def test_referrers_api_used_when_present() -> None:
+    s = Setup(referrers_api=True)
+    subject = _kit(s.fake)
+    empty = b"{}"
+    ed = s.fake.put_blob("acme/kit", empty)
+    m = {"schemaVersion": 2, "mediaType": MANIFEST, "artifactType": "application/x",
+         "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": ed, "size": 2},
+         "layers": [], "subject": {"mediaType": MANIFEST, "digest": str(subject.digest), "size": subject.size}}
+    rd = s.fake.put_manifest("acme/kit", json.dumps(m).encode())
+    found = s.repo().referrers(subject.digest)
+    assert found is not None and [str(d.digest) for d in found] == [rd]
+    assert s.net.requests("GET")[-1].headers["Accept"] == OCI_INDEX
+
+
+# -- auth and credential safety ----------------------------------------------------------------
+
+
+def test_basic_auth_after_challenge_then_preemptive() -> None:
+    s = Setup(cred=Credential("alice", "s3cret"), basic_users={"alice": "s3cret"})
+    _kit(s.fake)
+    s.repo().resolve("v1")
+    s.repo().resolve("v1")
+    gets = s.net.requests("GET")
+    assert "Authorization" not in gets[0].headers  # first request anonymous, 401
+    assert [g.headers.get("Authorization", "")[:6] for g in gets[1:]] == ["Basic ", "Basic "]
+    assert len(gets) == 3  # the second resolve did not need a challenge
+
+
+def test_wrong_password_is_an_auth_error_without_the_secret(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    s = Setup(cred=Credential("alice", "hunter2-secret"), basic_users={"alice": "other"})
+    _kit(s.fake)
+    with pytest.raises(AuthError) as e:
+        s.repo().resolve("v1")
+    text = f"{e.value} {e.value.hint} {e.value!r} {caplog.text} {s.registry!r} {s.registry.auth._cred!r}"
+    assert "hunter2" not in text
+    assert len(s.net.requests("GET")) == 2  # challenged once, retried once, then gave up
+
+
+def _bearer_setup(users: dict[str, str] | None = None) -> tuple[Setup, TokenServer]:
+    s = Setup(cred=Credential("bob", "pw") if users else Credential(),
+              token_realm="https://auth.test/token", token_service="registry.test")
+    server = TokenServer(s.fake, users, anonymous_pull=not users)
+    s.net.add("auth.test", server)
+    return s, server
+
+
+def test_bearer_token_per_scope_and_push_asks_pull_push() -> None:
+    s, server = _bearer_setup({"bob": "pw"})
+    data = b"x" * 1000
+    d = Descriptor("x", Digest.of_bytes(data), len(data))
+    repo = s.repo()
+    assert not repo.has_blob(d)
+    repo.push_blob(d, io.BytesIO(data))
+    token_requests = s.net.requests(host="auth.test")
+    scopes = [r.query.get("scope") for r in token_requests]
+    assert "repository:acme/kit:pull" in scopes
+    assert "repository:acme/kit:pull,push" in scopes
+    assert all(r.headers["Authorization"].startswith("Basic ") for r in token_requests)
+    # tokens are cached: more requests, no more token fetches
+    before = server.issued
+    repo.has_blob(d)
+    repo.push_blob(d, io.BytesIO(data))
+    assert server.issued == before
+
+
+def test_insufficient_scope_rechallenges_with_the_servers_scope() -> None:
+    s, _ = _bearer_setup({"bob": "pw"})
+    _kit(s.fake, repo="acme/src")
+    s.registry.repository("acme/src").resolve("v1")
+    # a token for acme/src:pull is now cached; a write there is answered insufficient_scope
+    data = b"y" * 100
+    d = Descriptor("x", Digest.of_bytes(data), 100)
+    s.registry.repository("acme/src").push_blob(d, io.BytesIO(data))
+    assert s.fake.repo("acme/src").blobs[str(d.digest)] == data
+
+
+def test_token_realm_at_a_metadata_address_is_refused_and_never_contacted() -> None:
+    s = Setup(cred=Credential("bob", "pw"), token_realm="https://169.254.169.254/latest/meta-data")
+    s.net.add("169.254.169.254", lambda r: FakeResponse(200, {}, b'{"token":"stolen"}'))
+    _kit(s.fake)
+    with pytest.raises(AuthError, match="link-local"):
+        s.repo().resolve("v1")
+    assert s.net.requests(host="169.254.169.254") == []
+
+
+@pytest.mark.parametrize("realm", [
+    "http://auth.elsewhere/token",  # downgrade to plain http
+    "https://user:pw@auth.test/token",  # userinfo
+    "ftp://auth.test/token",
+    "https://10.0.0.5/token",  # private address that is not the registry
+    "https://metadata.google.internal/token",
+])
+def test_hostile_realms_are_refused(realm: str) -> None:
+    s = Setup(cred=Credential("bob", "pw"), token_realm=realm)
+    _kit(s.fake)
+    with pytest.raises(AuthError, match="refusing token realm"):
+        s.repo().resolve("v1")
+    assert [r for r in s.net.log if r.host != HOST] == []
+
+
+def test_authorization_is_dropped_on_redirect_to_another_host() -> None:
+    s = Setup(cred=Credential("alice", "pw"), basic_users={"alice": "pw"})
+    layer = os.urandom(5000)
+    d = Descriptor("x", Digest.of_bytes(layer), len(layer))
+    s.fake.put_blob("acme/kit", layer)
+    s.net.add("cdn.test", lambda r: FakeResponse(200, {}, layer))
+    s.net.fault(lambda r: r.method == "GET" and "/blobs/" in r.path and "Authorization" in r.headers,
+                respond=lambda r: FakeResponse(307, {"Location": "https://cdn.test/blob?X-Amz-Signature=abc"}))
+    assert read_blob(s.repo(), d) == layer
+    cdn = s.net.requests(host="cdn.test")
+    assert len(cdn) == 1 and "Authorization" not in cdn[0].headers
+
+
+@pytest.mark.parametrize("location", ["http://registry.test/blob", "https://registry.test:8443/blob"])
+def test_authorization_is_dropped_on_scheme_or_port_change(location: str) -> None:
+    s = Setup(cred=Credential("alice", "pw"), basic_users={"alice": "pw"})
+    layer = b"z" * 100
+    d = Descriptor("x", Digest.of_bytes(layer), 100)
+    s.fake.put_blob("acme/kit", layer)
+    other = location.split("/")[2]
+    seen: list[dict[str, str]] = []
+    s.net.add(other, lambda r: (seen.append(dict(r.headers)), FakeResponse(200, {}, layer))[1])
+    s.net.fault(lambda r: r.method == "GET" and "/blobs/" in r.path and r.host == HOST and "Authorization" in r.headers,
+                respond=lambda r: FakeResponse(302, {"Location": location}))
+    if other == HOST:  # same host:port, other scheme — still a different origin
+        s.net.hosts[HOST] = _scheme_split(s.fake, seen, layer)
+    assert read_blob(s.repo(), d) == layer
+    assert seen and all("authorization" not in h for h in seen)
+
+
+def _scheme_split(fake: FakeRegistry, seen: list[dict[str, str]], layer: bytes):  # type: ignore[no-untyped-def]
+    def handler(r):  # type: ignore[no-untyped-def]
+        if r.url.startswith("http://"):
+            seen.append(dict(r.headers))
+            return FakeResponse(200, {}, layer)
+        return fake(r)
+    return handler
+
+
+def test_redirect_to_link_local_is_refused() -> None:
+    s = Setup()
+    layer = b"q" * 10
+    d = Descriptor("x", Digest.of_bytes(layer), 10)
+    s.fake.put_blob("acme/kit", layer)
+    s.net.fault(lambda r: "/blobs/" in r.path,
+                respond=lambda r: FakeResponse(302, {"Location": "http://169.254.169.254/x"}))
+    with pytest.raises(RegistryError, match="link-local"):
+        read_blob(s.repo(), d)
+
+
+def test_errors_redact_upload_state_tokens() -> None:
+    s = Setup()
+    data = b"d" * 100
+    d = Descriptor("x", Digest.of_bytes(data), 100)
+    s.net.fault(lambda r: r.method == "PUT", respond=lambda r: FakeResponse(400, {}, b'{"errors":[{"code":"X"}]}'))
+    with pytest.raises(RegistryError) as e:
+        s.repo().push_blob(d, io.BytesIO(data))
+    assert "secret" not in str(e.value)
+
+
+def test_unknown_host_and_tls_errors_are_one_clear_network_error() -> None:
+    net = FakeNetwork()
+    reg = Registry("nowhere.test", RegistryOptions(), transport=net, credentials=Credential(),
+                   retry=RetryPolicy(sleep=lambda s: None))
+    with pytest.raises(NetworkError, match="cannot resolve"):
+        reg.repository("a/b").resolve("v1")
+    from ocikit._http import TransportError
+
+    net.fault(lambda r: True, respond=None, reset=False)
+    net.faults.clear()
+
+    def tls_fail(method: str, url: str, **kw: object) -> FakeResponse:
+        raise TransportError("tls", "TLS handshake with x failed: certificate verify failed")
+
+    net.request = tls_fail  # type: ignore[method-assign,assignment]
+    with pytest.raises(NetworkError) as e:
+        reg.repository("a/b").resolve("v1")
+    assert "--ca-file" in e.value.hint and "--plain-http" in e.value.hint and "--no-tls-verify" in e.value.hint
