@@ -10,8 +10,8 @@ import os
 import time
 
 import pytest
-from fakes.registry import OCI_INDEX, FakeNetwork, FakeRegistry, FakeResponse, TokenServer
 
+from fakes.registry import OCI_INDEX, FakeNetwork, FakeRegistry, FakeResponse, TokenServer
 from ocikit import _registry
 from ocikit._config import RegistryOptions
 from ocikit._credentials import Credential
