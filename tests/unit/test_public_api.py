@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
 import inspect
 import pkgutil
@@ -82,9 +81,9 @@ def test_errors_all_lists_exactly_the_exception_tree() -> None:
 
 # -- nothing public is missing ------------------------------------------------------------------
 #
-# A user of the API must be able to name every type it hands them or asks of them: the types in
-# the signatures of exported functions and in the fields of exported dataclasses that are defined
-# in ocikit have to be exported too (or live in ocikit.errors).
+# A user of the API must be able to name every type a public function takes or returns (to
+# annotate their own code): those defined in ocikit have to be exported too (or live in
+# ocikit.errors). Fields of result values are reached by attribute and need not be exported.
 
 _IDENTIFIER = re.compile(r"\b[A-Za-z_][A-Za-z0-9_]*\b")
 
@@ -106,7 +105,7 @@ def _annotation_names(annotation: Any) -> set[str]:
 
 
 def _surface(value: Any) -> list[tuple[str, set[str]]]:
-    """(where, identifiers) for each annotation of a public function or dataclass."""
+    """(where, identifiers) for each parameter and return annotation of a public function."""
     out: list[tuple[str, set[str]]] = []
     if inspect.isfunction(value):
         signature = inspect.signature(value)
@@ -115,10 +114,6 @@ def _surface(value: Any) -> list[tuple[str, set[str]]]:
                 out.append((f"parameter {parameter.name}", _annotation_names(parameter.annotation)))
         if signature.return_annotation is not inspect.Signature.empty:
             out.append(("return value", _annotation_names(signature.return_annotation)))
-    elif dataclasses.is_dataclass(value) and isinstance(value, type):
-        for f in dataclasses.fields(value):
-            if not f.name.startswith("_"):
-                out.append((f"field {f.name}", _annotation_names(f.type)))
     return out
 
 
