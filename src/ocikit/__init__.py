@@ -49,6 +49,15 @@ _EXPORTS: dict[str, str] = {
     "rollback": "ocikit._stages",
     "history": "ocikit._stages",
     "diff": "ocikit._diff",
+    "DiffResult": "ocikit._diff",
+    "lineage": "ocikit._lineage",
+    "Lineage": "ocikit._lineage",
+    "stages": "ocikit._stages",
+    "StageEvent": "ocikit._stages",
+    "StageStatus": "ocikit._stages",
+    "Policy": "ocikit._gates",
+    "Progress": "ocikit._progress",
+    "Limits": "ocikit._layers",
 }
 
 __all__ = ["__version__", "errors", *sorted(_EXPORTS)]
