@@ -14,6 +14,7 @@ TLS trust is the system CAs plus ``--ca-file``; ``--no-tls-verify`` turns verifi
 
 from __future__ import annotations
 
+import logging
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -34,6 +35,8 @@ __all__ = [
 ]
 
 Body = bytes | BinaryIO | None
+
+log = logging.getLogger(__name__)
 
 #: Query parameters safe to show in errors and logs; every other value is replaced by ``***``
 #: (upload ``_state`` tokens, presigned-URL signatures; ggcr ``internal/redact``).
@@ -181,6 +184,11 @@ class Urllib3Transport:
 
             raise UsageError(f"cannot load the TLS files (--ca-file/--client-cert/--client-key): {e}",
                              hint="pass PEM files") from e
+        if not options.tls_verify:
+            # The user asked for it (--no-tls-verify); say so once in our log instead of a warning
+            # per request from urllib3.
+            urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+            log.warning("TLS certificate verification is off (--no-tls-verify)")
         self._pool = urllib3.PoolManager(
             num_pools=8,
             maxsize=maxsize or max(4, options.concurrency + 2),
