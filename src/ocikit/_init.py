@@ -273,6 +273,8 @@ def _load_json_or_yaml(path: Path) -> Any:
             value = json.loads(text, object_pairs_hook=pairs, parse_constant=constant)
         except json.JSONDecodeError as e:
             raise KitfileError(f"{path}:{e.lineno}:{e.colno}: invalid JSON: {e.msg}") from e
+        except RecursionError as e:
+            raise KitfileError(f"{path}: invalid JSON: nested too deeply") from e
         return _check_json(value, str(path), ())
     return parse_parameters(text, str(path))
 

@@ -421,8 +421,8 @@ class Kitfile:
 
         try:
             obj = json.loads(data.decode("utf-8"), parse_constant=no_constants)
-        except (UnicodeDecodeError, ValueError) as e:
-            raise KitfileError(f"{source}: the config blob is not valid JSON: {e}",
+        except (UnicodeDecodeError, ValueError, RecursionError) as e:  # RecursionError: absurd nesting
+            raise KitfileError(f"{source}: the config blob is not valid JSON: {str(e)[:200]}",
                                hint="the ModelKit config is corrupt or not a KitOps config") from e
         if not isinstance(obj, dict):
             raise KitfileError(f"{source}: the config must be a JSON object, got {_value_kind(obj)}")
