@@ -19,7 +19,7 @@ __all__ = ["CHUNK", "Digest", "HashingReader", "HashingWriter", "copy_stream"]
 #: Read/write buffer size. 1 MiB: 4 KiB reads cost +32 % on a 2 GiB hash (perf-baseline.md).
 CHUNK = 1 << 20
 
-_SHA256 = re.compile(r"^sha256:[0-9a-f]{64}$")
+_SHA256 = re.compile(r"^sha256:[0-9a-f]{64}\Z")  # \Z, not $: "$" also matches before a final "\n"
 
 
 @dataclass(frozen=True, order=True)
