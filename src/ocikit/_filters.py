@@ -38,7 +38,7 @@ class Filter:
     def parse(cls, text: str) -> Filter:
         if text.count(":") > 1:
             raise UsageError(f"invalid filter {text!r}: use at most one ':' (<type>[,<type>][:<id>[,<id>]])")
-        types_part, _, ids_part = text.partition(":")
+        types_part, sep, ids_part = text.partition(":")
         types = [t.strip() for t in types_part.split(",")]
         for t in types:
             if t not in FILTER_TYPES:
@@ -47,7 +47,7 @@ class Filter:
                     "'datasets', 'code', or 'docs')"
                 )
         ids = tuple(i.strip() for i in ids_part.split(",") if i.strip()) if ids_part else ()
-        if ids_part and not ids:
+        if sep and not ids:
             raise UsageError(f"invalid filter {text!r}: nothing after ':'")
         return cls(frozenset(types), ids)
 
@@ -56,6 +56,8 @@ class Filter:
             return False
         if not self.ids:
             return True
+        if section in ("code", "docs"):
+            name = None  # they have no name; only the path counts
         return path in self.ids or (name is not None and name != "" and name in self.ids)
 
     def __str__(self) -> str:

@@ -273,14 +273,16 @@ class _Walker:
                stack: set[tuple[int, int]], *, top: bool = False) -> None:
         if any(_is_under(rel, p) for p in excluded):
             return
-        st, source = self._resolve(rel)
         ignored = self.matcher.ignored(rel)
         if ignored:
             self.ignored.add(rel)
             if top:
                 log.warning("layer path %s is ignored by .kitignore", rel)
-            if not stat.S_ISDIR(st.st_mode) or not self.matcher.has_exclusions:
-                return
+            if not self.matcher.has_exclusions:
+                return  # pruned before looking at it: an ignored link may point anywhere
+        st, source = self._resolve(rel)
+        if ignored and not stat.S_ISDIR(st.st_mode):
+            return
         _check_name(rel, self.context)
         if stat.S_ISDIR(st.st_mode):
             key = (st.st_dev, st.st_ino)
