@@ -197,3 +197,47 @@ def test_pull_with_verify_key_checks_before_storing(tmp_path: Path, monkeypatch:
     assert len(calls) == 1
     store = LocalStore.at_home(home)
     assert not any(store.root.glob("blobs/sha256/*"))
+
+
+# -- the CLI's progress renderers --------------------------------------------------------------
+
+
+def test_line_progress_prints_one_line_per_blob() -> None:
+    from ocikit.cli._progress_ui import LineProgress
+
+    out = io.StringIO()
+    p = LineProgress("pushed", stream=out)
+    p.start("a", "model.bin", 2048)
+    p.advance("a", 2048)
+    p.finish("a")
+    p.start("b", "config", 10)
+    p.finish("b", skipped=True)
+    lines = out.getvalue().splitlines()
+    assert lines == ["  pushed  model.bin  2.0 KiB", "  exists  config  10 B"]
+
+
+def test_progress_ui_is_silent_when_quiet() -> None:
+    from ocikit._progress import SILENT
+    from ocikit.cli._progress_ui import LineProgress, progress_ui
+
+    with progress_ui("pulled", quiet=True) as p:
+        assert p is SILENT
+    with progress_ui("pulled", quiet=False) as p:  # pytest's stderr is not a TTY
+        assert isinstance(p, LineProgress)
+
+
+def test_rich_progress_honours_no_color(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ocikit.cli._progress_ui import RichProgress
+
+    monkeypatch.setenv("NO_COLOR", "1")
+    bars = RichProgress("pushed")
+    assert bars._bar.console.no_color
+    with bars:
+        bars.start("k", "model.bin", 100)
+        bars.advance("k", 60)
+        bars.finish("k")
+        bars.start("s", "config", 10)
+        bars.finish("s", skipped=True)
+    tasks = {t.description.strip(): t for t in bars._bar.tasks}
+    assert tasks["model.bin"].completed == 100
+    assert tasks["pushed total"].completed == 110 and tasks["pushed total"].total == 110
