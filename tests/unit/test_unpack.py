@@ -1,0 +1,162 @@
+"""unpack: filters, existing files, the Kitfile, staging cleanup, signature check first."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ocikit._layers import Limits
+from ocikit._pack import pack
+from ocikit._unpack import unpack
+from ocikit.errors import NotAModelKitError, SignatureError, TargetExistsError, UnsafeArchiveError, UsageError
+
+KITFILE = """manifestVersion: 1.0.0
+package:
+  name: demo
+model:
+  name: m
+  path: model
+  parts:
+    - name: tok
+      path: tokenizer
+datasets:
+  - name: train
+    path: data/train
+  - name: validation
+    path: data/val
+code:
+  - path: src
+docs:
+  - path: README.md
+"""
+
+FILES = ["model/w.bin", "tokenizer/t.json", "data/train/a.csv", "data/val/b.csv", "src/s.py", "README.md"]
+
+
+@pytest.fixture
+def kit(home: Path, tmp_path: Path) -> str:
+    ctx = tmp_path / "ctx"
+    for rel in FILES:
+        (ctx / rel).parent.mkdir(parents=True, exist_ok=True)
+        (ctx / rel).write_text(rel)
+    (ctx / "Kitfile").write_text(KITFILE)
+    pack(ctx, tag="demo:1", home=home, sbom=False)
+    return "demo:1"
+
+
+def _files(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+
+@pytest.mark.parametrize("filters,expected", [
+    (["model"], ["model/w.bin", "tokenizer/t.json"]),
+    (["datasets:validation"], ["data/val/b.csv"]),
+    (["datasets:data/train"], ["data/train/a.csv"]),
+    (["model,datasets:validation"], ["data/val/b.csv"]),  # ids apply to both types; model is 'm'
+    (["model:m", "datasets:validation"], ["data/val/b.csv", "model/w.bin"]),
+    (["model:tok"], ["tokenizer/t.json"]),
+    (["code", "docs"], ["README.md", "src/s.py"]),
+    (["kitfile"], ["Kitfile"]),
+    (["kitfile", "model:m"], ["Kitfile", "model/w.bin"]),
+])
+def test_filters(kit: str, home: Path, tmp_path: Path, filters: list[str], expected: list[str]) -> None:
+    out = tmp_path / "out"
+    unpack(kit, out, filters=filters, home=home)
+    assert _files(out) == expected
+
+
+def test_everything_and_kitfile_yaml(kit: str, home: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = unpack(kit, out, home=home)
+    assert _files(out) == sorted([*FILES, "Kitfile"])
+    from ocikit._kitfile import Kitfile
+
+    assert Kitfile.loads((out / "Kitfile").read_text()) == Kitfile.loads(KITFILE)  # same Kitfile back
+    assert result.kitfile_written and len(result.layers) == 6
+    assert not list(out.glob(".ocikit-unpack-*"))
+
+
+def test_existing_files(kit: str, home: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    (out / "model").mkdir(parents=True)
+    (out / "model/w.bin").write_text("mine")
+    with pytest.raises(TargetExistsError, match="model/w.bin"):
+        unpack(kit, out, home=home)
+    assert _files(out) == ["model/w.bin"]  # nothing else written
+    result = unpack(kit, out, home=home, ignore_existing=True)
+    assert (out / "model/w.bin").read_text() == "mine" and "model/w.bin" in result.kept
+    assert (out / "src/s.py").read_text() == "src/s.py"
+    unpack(kit, out, home=home, overwrite=True)
+    assert (out / "model/w.bin").read_text() == "model/w.bin"
+    with pytest.raises(UsageError):
+        unpack(kit, out, home=home, overwrite=True, ignore_existing=True)
+
+
+def test_identical_kitfile_is_kept_different_one_refused(kit: str, home: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    unpack(kit, out, home=home, filters=["kitfile"])
+    result = unpack(kit, out, home=home, filters=["kitfile"])
+    assert result.kept == ("Kitfile",)
+    (out / "Kitfile").write_text("manifestVersion: 1.0.0\n")
+    with pytest.raises(TargetExistsError, match="does not match"):
+        unpack(kit, out, home=home, filters=["kitfile"])
+
+
+def test_file_where_a_directory_goes(kit: str, home: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "model").write_text("a file")
+    with pytest.raises(TargetExistsError, match="not a directory"):
+        unpack(kit, out, home=home, overwrite=True)
+
+
+def test_failed_unpack_leaves_no_staging_and_no_new_target(kit: str, home: Path, tmp_path: Path) -> None:
+    out = tmp_path / "new" / "target"
+    with pytest.raises(UnsafeArchiveError, match="more than 2 tar entries"):
+        unpack(kit, out, home=home, limits=Limits(max_entries=2))
+    assert not out.exists()
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    with pytest.raises(UnsafeArchiveError):
+        unpack(kit, existing, home=home, limits=Limits(max_entries=2))
+    assert list(existing.iterdir()) == []
+
+
+def test_verify_key_is_checked_before_writing(kit: str, home: Path, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from ocikit._signing import keygen
+
+    monkeypatch.setenv("OCIKIT_PASSWORD", "")
+    keygen(tmp_path / "k")
+    out = tmp_path / "out"
+    monkeypatch.setenv("OCIKIT_VERIFY_KEY", str(tmp_path / "k.pub"))
+    with pytest.raises(SignatureError):
+        unpack(kit, out, home=home)
+    assert not out.exists()
+
+
+def test_signed_pack_then_verified_unpack(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ocikit._signing import keygen
+
+    monkeypatch.setenv("OCIKIT_PASSWORD", "")
+    keygen(tmp_path / "k")
+    ctx = tmp_path / "ctx"
+    (ctx / "model").mkdir(parents=True)
+    (ctx / "model/w").write_text("w")
+    (ctx / "Kitfile").write_text("manifestVersion: 1.0.0\nmodel:\n  path: model\n")
+    pack(ctx, tag="signed/kit:1", home=home, sign_key=str(tmp_path / "k.key"), sbom=False)
+    result = unpack("signed/kit:1", tmp_path / "out", home=home, verify_key=str(tmp_path / "k.pub"))
+    assert result.verified_signature and (tmp_path / "out/model/w").read_text() == "w"
+
+
+def test_not_a_modelkit(home: Path, tmp_path: Path) -> None:
+    from ocikit._layout import LocalStore
+    from ocikit._oci import EMPTY_CONFIG, MANIFEST, Descriptor, Manifest
+
+    store = LocalStore.at_home(home)
+    config = store.put_bytes(b"{}")
+    manifest = Manifest(Descriptor(EMPTY_CONFIG, config, 2), ())
+    store.repository("localhost/other/art").push_manifest(manifest.to_bytes(), MANIFEST, tag="1")
+    with pytest.raises(NotAModelKitError):
+        unpack("other/art:1", tmp_path / "out", home=home)
