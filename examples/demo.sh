@@ -54,11 +54,12 @@ rm -rf "$DEMO"
 mkdir -p "$DEMO/keys" "$DEMO/other-keys"
 export OCIKIT_HOME="$DEMO/home"
 export OCIKIT_PASSWORD=""          # unencrypted demo keys; use a real password in production
-export SOURCE_DATE_EPOCH=1700000000  # reproducible timestamps: same inputs, same digests
+PACK_EPOCH=1700000000              # SOURCE_DATE_EPOCH for pack: same inputs, same digests
 eval "$(bash registry-test/registry.sh start plain "$DEMO/registry")"
 trap 'bash "$ROOT/registry-test/registry.sh" stop "$DEMO/registry" >/dev/null 2>&1 || true' EXIT
 echo "registry: http://$REGISTRY_HOST (plain HTTP, so network commands get --plain-http)"
 NET=(--plain-http)
+WHO=(--actor "release-bot")        # recorded in each stage event (default: git user.name)
 LOCAL="$REPO:1.0.0"
 REMOTE="$REGISTRY_HOST/$REPO:1.0.0"
 
@@ -78,9 +79,9 @@ python "$DEMO/project/train.py" --kitfile "$DEMO/project/Kitfile"
 ls -l "$DEMO/project/model"
 
 step "3. Pack it into the local store (an OCI image layout under \$OCIKIT_HOME)"
-oc pack "$DEMO/project" -t "$LOCAL"
+SOURCE_DATE_EPOCH=$PACK_EPOCH oc pack "$DEMO/project" -t "$LOCAL"
 oc list
-oc inspect "$LOCAL"
+oc info "$LOCAL"
 
 step "4. Push it to the registry"
 oc push "$LOCAL" "$REMOTE" "${NET[@]}"
@@ -116,18 +117,32 @@ echo "A changed file is caught:"
 if [ -f "$DEMO/serve/model/vocabulary.json" ]; then echo '"tampered"' >>"$DEMO/serve/model/vocabulary.json"; fi
 refused 3 verify-files "$DEMO/serve" --sbom "$DEMO/sbom.json"
 
-step "10. Promote: staging, then production behind a gate on the recorded metrics"
-STAGED="$REGISTRY_HOST/$REPO:staging"
-oc promote "$REMOTE" staging --reason "nightly candidate" "${NET[@]}"
+step "10. Promote: staging, then production behind gates on the recorded metrics"
+oc promote "$REMOTE" --to staging --reason "nightly candidate" "${WHO[@]}" "${NET[@]}"
 echo "A gate the model does not meet refuses the promotion and changes nothing:"
-refused 3 promote "$STAGED" production --require "model.parameters.metrics.accuracy >= 0.999" \
-  --reason "release 1.0.0" "${NET[@]}"
-oc promote "$STAGED" production --require "model.parameters.metrics.accuracy >= 0.9" \
-  --require "model.parameters.metrics.f1 >= 0.9" --reason "release 1.0.0" "${NET[@]}"
+refused 3 promote "$REMOTE" --to production --require "model.parameters.metrics.accuracy >= 0.999" \
+  --reason "release 1.0.0" "${WHO[@]}" "${NET[@]}"
+oc promote "$REMOTE" --to production --require "model.parameters.metrics.accuracy >= 0.9" \
+  --require "model.parameters.metrics.f1 >= 0.9" --reason "release 1.0.0" "${WHO[@]}" "${NET[@]}"
 
-step "11. Stages and their audited, hash-chained history"
+step "11. A new version: more data, retrain, and see what changed"
+cat >>"$DEMO/project/data/reviews.csv" <<'CSV'
+The kettle boils fast and the handle stays cool.,positive
+The headset crackles and the left speaker died.,negative
+Setup took two minutes and it works perfectly.,positive
+The monitor arrived with a dead pixel cluster.,negative
+CSV
+sed -i 's/^\(  *\)version: 1\.0\.0$/\1version: 1.1.0/' "$DEMO/project/Kitfile"
+python "$DEMO/project/train.py" --kitfile "$DEMO/project/Kitfile"
+SOURCE_DATE_EPOCH=$PACK_EPOCH oc pack "$DEMO/project" -t "$REPO:1.1.0"
+oc diff "$LOCAL" "$REPO:1.1.0"
+oc push "$REPO:1.1.0" "$REGISTRY_HOST/$REPO:1.1.0" "${NET[@]}"
+oc promote "$REGISTRY_HOST/$REPO:1.1.0" --to staging --reason "more data" "${WHO[@]}" "${NET[@]}"
+
+step "12. Stages, their audited hash-chained history, and the lineage of the repository"
 oc stages "$REGISTRY_HOST/$REPO" "${NET[@]}"
-oc history "$REGISTRY_HOST/$REPO" production --verify "${NET[@]}"
+oc history "$REGISTRY_HOST/$REPO" --stage staging --verify "${NET[@]}"
+oc lineage "$REGISTRY_HOST/$REPO" "${NET[@]}"
 
 step "Done"
 if [ "$SKIPPED" = 1 ]; then
