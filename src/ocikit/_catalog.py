@@ -258,17 +258,17 @@ def remove(
     store = LocalStore.at_home(home)
     events: list[RemoveEvent] = []
     if all_untagged:
-        by_key: dict[tuple[str, Digest], list[str | None]] = {}
+        by_key: dict[tuple[str, Digest], tuple[Descriptor, list[str | None]]] = {}
         for entry in store.entries():
-            by_key.setdefault((entry.repository, entry.descriptor.digest), []).append(entry.tag)
-        for (repo_name, digest), tags in sorted(by_key.items(), key=lambda kv: (kv[0][0], str(kv[0][1]))):
-            desc = next(e.descriptor for e in store.entries()
-                        if e.repository == repo_name and e.descriptor.digest == digest)
-            if _modelkit_summary(store.repository(repo_name), Descriptor(desc.media_type, digest, desc.size)) is None:
+            key = (entry.repository, entry.descriptor.digest)
+            by_key.setdefault(key, (entry.descriptor, []))[1].append(entry.tag)
+        kits = []
+        for (repo_name, digest), (desc, tags) in sorted(by_key.items(), key=lambda kv: (kv[0][0], str(kv[0][1]))):
+            if any(t is not None for t in tags) and not force:
                 continue
-            real = [t for t in tags if t is not None]
-            if real and not force:
-                continue
+            if _modelkit_summary(store.repository(repo_name), Descriptor(desc.media_type, digest, desc.size)):
+                kits.append((repo_name, digest))
+        for repo_name, digest in kits:  # decided first: removing one drops its referrers from the index
             _delete_local(store, repo_name, digest)
             events.append(RemoveEvent("removed", f"{_display_repo(repo_name)}@{digest}", digest))
         return events

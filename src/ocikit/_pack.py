@@ -513,9 +513,13 @@ def pack(
     data = manifest.to_bytes()
     first = refs[0] if refs else None
     repo = store.repository(first.name if first else UNTAGGED_REPOSITORY)
+    displaced = [_current(store, ref) for ref in refs]
     desc = repo.push_manifest(data, MANIFEST, tag=first.tag if first else None)
     for ref in refs[1:]:
         store.repository(ref.name).push_manifest(data, MANIFEST, tag=ref.tag)
+    for ref, old in zip(refs, displaced, strict=True):
+        if old is not None and old.digest != desc.digest:
+            _keep_untagged(store, ref.name, old)
     log.info("saved manifest %s", desc.digest)
 
     sbom_digest: Digest | None = None
@@ -532,6 +536,27 @@ def pack(
                                 password=os.environ.get("OCIKIT_PASSWORD"))
     return PackResult(desc.digest, tuple(refs), manifest, desc, loaded, tuple(layers), sbom_digest, plan,
                       reused=tuple(reused))
+
+
+def _current(store: LocalStore, ref: Reference) -> Descriptor | None:
+    from ocikit.errors import NotFoundError
+
+    try:
+        return store.repository(ref.name).resolve(ref.identifier)
+    except NotFoundError:
+        return None
+
+
+def _keep_untagged(store: LocalStore, repo_name: str, old: Descriptor) -> None:
+    """A tag moved to the new ModelKit: keep the old one listed as untagged (``<none>``), as kit does,
+    unless another tag still holds it; ``remove --all`` or ``gc`` clean it up later."""
+    if any(e.repository == repo_name and e.descriptor.digest == old.digest for e in store.entries()):
+        return
+    repo = store.repository(repo_name)
+    try:
+        repo.push_manifest(repo.fetch_manifest(old), old.media_type, tag=None)
+    except OSError as e:  # pragma: no cover - best effort: the blobs are still there for gc
+        log.info("could not keep %s listed as untagged: %s", old.digest, e)
 
 
 def _attach_sbom(repo: Any, kitfile: Kitfile, layers: list[PackedLayer], desc: Descriptor,

@@ -134,7 +134,8 @@ def test_write_tar_digests_and_end_marker(files: list[TarEntry]) -> None:
         ("m/a.bin", 5, hashlib.sha256(b"hello").hexdigest()),
         ("m/big.bin", 256 * 9000, hashlib.sha256(bytes(range(256)) * 9000).hexdigest()),
     ]
-    names = [(m.name, m.uid, m.gid, m.mtime, m.uname) for m in tarfile.open(fileobj=io.BytesIO(data))]
+    with tarfile.open(fileobj=io.BytesIO(data)) as tf:
+        names = [(m.name, m.uid, m.gid, m.mtime, m.uname) for m in tf]
     assert names == [("m", 1000, 0, 0, ""), ("m/a.bin", 1000, 0, 0, ""), ("m/big.bin", 1000, 0, 0, "")]
 
 

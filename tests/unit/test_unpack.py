@@ -81,7 +81,7 @@ def test_existing_files(kit: str, home: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     (out / "model").mkdir(parents=True)
     (out / "model/w.bin").write_text("mine")
-    with pytest.raises(TargetExistsError, match="model/w.bin"):
+    with pytest.raises(TargetExistsError, match=r"model/w\.bin"):
         unpack(kit, out, home=home)
     assert _files(out) == ["model/w.bin"]  # nothing else written
     result = unpack(kit, out, home=home, ignore_existing=True)
