@@ -87,8 +87,8 @@ SBOM_MEDIA_TYPE = "application/vnd.cyclonedx+json"
 SBOM_FILENAME = "SBOM.json"
 #: Files in an unpacked directory that ocikit writes itself and the SBOM does not list.
 _UNPACK_METADATA = frozenset({"Kitfile", SBOM_FILENAME})
-#: Largest SBOM read back (a ModelKit with ~100k files still fits).
-MAX_SBOM_BYTES = 64 * 1024 * 1024
+#: Largest SBOM read back (about 500 bytes per file: a ModelKit with 400k files still fits).
+MAX_SBOM_BYTES = 256 * 1024 * 1024
 
 #: Property set on components whose bytes are deserialised by executing code (pickle and
 #: formats built on it). Present only when true: a missing flag is never a claim of safety.
@@ -253,15 +253,101 @@ def _validator() -> Any:
     return JsonStrictValidator(SchemaVersion.V1_6)
 
 
+#: Components (and dependency entries) per validation view; see :func:`_validation_views`.
+_VIEW_SIZE = 50
+
+
+def _validation_views(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """Copies of ``doc`` with at most :data:`_VIEW_SIZE` leaf components per list, covering all.
+
+    The schema marks ``components`` and ``dependencies`` ``uniqueItems``; jsonschema checks that
+    pairwise for objects (``jsonschema._utils.uniq``), which is quadratic: 5000 files in one layer
+    took 6 s. Each view keeps every component that has children (so every leaf keeps its full
+    parent chain) and one slice of the leaves, so every component is validated by the strict
+    validator in some view. Uniqueness across views is the caller's check: distinct bom-refs.
+    """
+    split: dict[int, tuple[list[Any], list[list[Any]]]] = {}  # id(list) → (containers, leaf chunks)
+
+    def prepare(items: list[Any]) -> int:
+        containers = [c for c in items if isinstance(c, dict) and c.get("components")]
+        leaves = [c for c in items if not (isinstance(c, dict) and c.get("components"))]
+        chunks = [leaves[i:i + _VIEW_SIZE] for i in range(0, len(leaves), _VIEW_SIZE)] or [[]]
+        split[id(items)] = (containers, chunks)
+        return max([len(chunks), *(prepare(c["components"]) for c in containers)])
+
+    def view(items: list[Any], i: int) -> list[Any]:
+        containers, chunks = split[id(items)]
+        return [{**c, "components": view(c["components"], i)} for c in containers] + chunks[i % len(chunks)]
+
+    components = doc.get("components") or []
+    dependencies = doc.get("dependencies") or []
+    total = max(prepare(components), -(-len(dependencies) // _VIEW_SIZE), 1)
+    if total == 1:
+        return [doc]
+    out = []
+    for i in range(total):
+        v = dict(doc)
+        if components:
+            v["components"] = view(components, i)
+        if dependencies:
+            start = (i % max(1, -(-len(dependencies) // _VIEW_SIZE))) * _VIEW_SIZE
+            v["dependencies"] = dependencies[start:start + _VIEW_SIZE]
+        out.append(v)
+    return out
+
+
 def validate_sbom(text: str) -> str | None:
-    """None when ``text`` is valid CycloneDX 1.6 JSON (strict schema), else the first error."""
-    error = _validator().validate_str(text)
-    if error is None:
-        return None
-    data = getattr(error, "data", None)
-    where = "/".join(str(p) for p in getattr(data, "absolute_path", []) or [])
-    message = getattr(data, "message", None) or str(error)
-    return f"{message} (at /{where})" if where else str(message)
+    """None when ``text`` is valid CycloneDX 1.6 JSON (strict schema), else the first error.
+
+    Large documents are validated in views (:func:`_validation_views`) plus a bom-ref
+    uniqueness check, which together imply the ``uniqueItems`` constraints the views split up.
+    """
+    doc = json.loads(text)
+    views = _validation_views(doc) if isinstance(doc, dict) else [doc]
+    if len(views) > 1:
+        refs = [c.get("bom-ref") for c in _iter_components(doc)]
+        if len(refs) != len(set(refs)) or None in refs:
+            return "bom-refs are missing or not unique"
+        dep_refs = [d.get("ref") for d in doc.get("dependencies") or [] if isinstance(d, Mapping)]
+        if len(dep_refs) != len(set(dep_refs)):
+            return "dependencies list a ref twice"
+    for v in views:
+        error = _validator().validate_str(text if v is doc else json.dumps(v))
+        if error is None:
+            continue
+        data = getattr(error, "data", None)
+        where = "/".join(str(p) for p in getattr(data, "absolute_path", []) or [])
+        message = getattr(data, "message", None) or str(error)
+        return f"{message} (at /{where})" if where else str(message)
+    return None
+
+
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _representatives(files: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The first few file components and the first of each distinct shape (property names)."""
+    seen: set[tuple[str, ...]] = set()
+    out = []
+    for i, f in enumerate(files):
+        shape = tuple(p["name"] for p in f["properties"])
+        if i < 8 or shape not in seen:
+            out.append(f)
+        seen.add(shape)
+    return out
+
+
+def _check_file_component(f: Mapping[str, Any]) -> str | None:
+    """What the 1.6 schema demands of the values in a file component built by ``_file_component``."""
+    ok = (
+        isinstance(f.get("bom-ref"), str) and f["bom-ref"] != ""
+        and isinstance(f.get("name"), str)
+        and f.get("type") == "file"
+        and all(h.get("alg") == "SHA-256" and isinstance(h.get("content"), str) and _HEX64.match(h["content"])
+                for h in f.get("hashes", []))
+        and all(isinstance(p.get("name"), str) and isinstance(p.get("value"), str) for p in f.get("properties", []))
+    )
+    return None if ok else f"file component {f.get('name')!r} is malformed"
 
 
 def _license_factory() -> Any:
@@ -296,6 +382,7 @@ class _Builder:
         self.model_cards: dict[str, dict[str, Any]] = {}
         self.component_data: dict[str, list[dict[str, Any]]] = {}
         self._dep_sources: dict[str, tuple[str, ...]] = {}
+        self.nested_files: dict[str, list[dict[str, Any]]] = {}
 
     # -- small helpers ------------------------------------------------------------------------
 
@@ -377,9 +464,17 @@ class _Builder:
         doc = json.loads(JsonV1Dot6(bom).output_as_string())
         if timestamp is None:  # the library stamps "now"; without SOURCE_DATE_EPOCH there is no time
             doc.get("metadata", {}).pop("timestamp", None)
-        self._patch(doc)
+        # Validate with a sample of the generated file components (the first few and one of
+        # each shape), and every file component with the same checks the schema makes of
+        # their values: validating 50k identical-shaped entries with jsonschema took 26 s.
+        sample = {ref: _representatives(files) for ref, files in self.nested_files.items()}
+        self._patch(doc, sample)
+        error = validate_sbom(json.dumps(doc, ensure_ascii=False))
+        if error is None:
+            error = next((e for files in self.nested_files.values() for f in files
+                          if (e := _check_file_component(f)) is not None), None)
+        self._patch(doc, self.nested_files)
         text = json.dumps(self._ordered(doc), indent=2, ensure_ascii=False) + "\n"
-        error = validate_sbom(text)
         if error is not None:
             raise OcikitError(
                 f"internal error: the generated SBOM for {self.manifest_desc.digest} is not valid "
@@ -397,7 +492,7 @@ class _Builder:
         out.update({k: v for k, v in doc.items() if k not in out})
         return out
 
-    def _patch(self, doc: dict[str, Any]) -> None:
+    def _patch(self, doc: dict[str, Any], files: Mapping[str, list[dict[str, Any]]]) -> None:
         """Add ``modelCard`` and ``data`` (not modelled by cyclonedx-python-lib 11.x) by bom-ref."""
 
         def walk(components: list[dict[str, Any]]) -> None:
@@ -408,6 +503,11 @@ class _Builder:
                 if ref in self.component_data:
                     comp["data"] = self.component_data[ref]
                 walk(comp.get("components", []))
+                if isinstance(ref, str) and ref in files:  # after the walk: nothing inside to patch
+                    comp["components"] = files[ref]
+                ordered = sorted(comp.items())  # keys in the library's (alphabetical) order
+                comp.clear()
+                comp.update(ordered)
 
         walk(doc.get("components", []))
         meta_component = doc.get("metadata", {}).get("component")
@@ -510,6 +610,8 @@ class _Builder:
             })
             hashes = self._sha256(layer.descriptor.digest.hex)
             files = [self._file_component(ref, rec) for rec in sorted(layer.files, key=lambda r: r.path)]
+            if files:
+                self.nested_files[ref] = files
         else:
             props[f"{_P}model:reference"] = path
         if section == "parts":
@@ -540,36 +642,36 @@ class _Builder:
             licenses=self._licenses(_get(element, "license")),
             hashes=hashes or None,
             properties=self._props(dict(sorted(props.items()))),
-            components=files or None,
         )
 
     @staticmethod
-    def _flag_of(file_component: Any) -> list[str]:
-        for p in file_component.properties:
-            if p.name == f"{_P}security:format":
-                return [str(p.value)]
+    def _flag_of(file_component: Mapping[str, Any]) -> list[str]:
+        for p in file_component["properties"]:
+            if p["name"] == f"{_P}security:format":
+                return [str(p["value"])]
         return []
 
-    def _file_component(self, parent_ref: str, rec: FileRecord) -> Any:
-        from cyclonedx.model.component import Component, ComponentType
+    def _file_component(self, parent_ref: str, rec: FileRecord) -> dict[str, Any]:
+        """One packed file, as CycloneDX JSON.
 
-        props: dict[str, str | None] = {
-            _PROP_FILE_PATH: rec.path,
-            f"{_P}file:size": str(rec.size),
-            f"{_P}file:mode": format(rec.mode & 0o7777, "04o"),
-        }
+        Built as JSON rather than library objects and added in :meth:`_patch`: the library keeps
+        nested components in sorted sets, which cost seconds per few thousand files, and a
+        dataset layer may hold a hundred thousand. Keys and properties are sorted like the
+        library writes them.
+        """
+        props: dict[str, str] = {_PROP_FILE_PATH: rec.path, f"{_P}file:size": str(rec.size)}
         kind = pickle_kind(rec.path, self._local(rec.path))
         if kind is not None:
             props[EXECUTABLE_DESERIALIZATION] = "true"
             props[f"{_P}security:format"] = kind[0]
             props[f"{_P}security:detectedBy"] = kind[1]
-        return Component(
-            type=ComponentType.FILE,
-            bom_ref=self._ref(f"{parent_ref}:{rec.path}"),
-            name=rec.path,
-            hashes=self._sha256(rec.sha256),
-            properties=self._props(props),
-        )
+        return {
+            "bom-ref": self._ref(f"{parent_ref}:{rec.path}"),
+            "hashes": [{"alg": "SHA-256", "content": rec.sha256}],
+            "name": rec.path,
+            "properties": [{"name": k, "value": v} for k, v in sorted(props.items())],
+            "type": "file",
+        }
 
     def _model_card(self, model: Any, elements: Mapping[str, tuple[Any, PackedLayer | None]]) -> dict[str, Any]:
         """``modelCard`` (CycloneDX 1.6 ``modelCard``) from the Kitfile model and its parameters."""

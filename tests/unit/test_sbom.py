@@ -304,13 +304,37 @@ def test_dependency_file_changed_after_packing_is_an_error(project: Path) -> Non
 def test_invalid_sbom_is_never_returned(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     original = _sbom._Builder._patch
 
-    def corrupt(self: Any, doc: dict[str, Any]) -> None:
-        original(self, doc)
+    def corrupt(self: Any, doc: dict[str, Any], files: Any) -> None:
+        original(self, doc, files)
         doc["components"][0]["type"] = "not-a-type"
 
     monkeypatch.setattr(_sbom._Builder, "_patch", corrupt)
     with pytest.raises(OcikitError, match=re.escape("not valid CycloneDX 1.6")):
         build(project)
+
+
+@pytest.mark.parametrize("position", [0, -1], ids=["in-the-schema-sample", "beyond-the-sample"])
+def test_malformed_file_hash_is_never_output(tmp_path: Path, position: int) -> None:
+    import dataclasses
+
+    root = write_project(tmp_path / "p", {f"data/f{i:03d}.txt": b"%d" % i for i in range(30)})
+    kf = Kitfile(package=Package(name="p"), datasets=(sample_kitfile().datasets[0],))
+    layers, _ = pack_layers(root, kf)
+    _, mdesc, _ = manifest_for(layers)
+    files = list(layers[0].files)
+    files[position] = dataclasses.replace(files[position], sha256="not-hex")
+    layers[0] = dataclasses.replace(layers[0], files=tuple(files))
+    with pytest.raises(OcikitError, match=re.escape("not valid CycloneDX 1.6")):
+        build_sbom(kf, layers, mdesc, None, None)
+
+
+def test_many_files_are_all_validated_and_listed(tmp_path: Path) -> None:
+    files = {f"data/f{i:04d}.txt": b"%d" % i for i in range(600)}
+    root = write_project(tmp_path / "p", files)
+    kf = Kitfile(package=Package(name="p"), datasets=(sample_kitfile().datasets[0],))
+    doc = check_sbom(build(root, kf, reference=None)[0])
+    listed = [c for c in iter_components(doc) if "ocikit:file:path" in props(c)]
+    assert sorted(props(c)["ocikit:file:path"] for c in listed) == sorted(files)
 
 
 def test_no_context_dir_still_valid(project: Path) -> None:
