@@ -24,7 +24,7 @@ WORKERS = HERE / "_workers.py"
 SEED = int(os.environ.get("OCIKIT_CRASH_SEED", "20240611"))
 
 #: crash-loop iterations per operation (documented in docs/reliability.md)
-ITERATIONS = {"store": 8, "pack": 6, "pull": 4, "unpack": 2}
+ITERATIONS = {"store": 8, "pack": 6, "pull": 4, "unpack": 2}  # 20 in total
 
 
 def _env(home: Path) -> dict[str, str]:
@@ -141,3 +141,69 @@ def test_kill_during_pack(tmp_path: Path) -> None:
     tags = LocalStore.at_home(home).repository("localhost/crash/pack").tags()
     for i in range(ITERATIONS["pack"]):
         assert str(i) in tags
+
+
+def _cli_or_code(home: Path, command: str, cli_args: list[str], code: str) -> list[str]:
+    if _ocikit(home, command, "--help").returncode == 0:
+        return [sys.executable, "-m", "ocikit", "--home", str(home), command, *cli_args]
+    return [sys.executable, "-c", code]
+
+
+def _big_kit(home: Path, name: str, seed: int) -> None:
+    from fakes.kits import put_kit
+    from ocikit._layout import LocalStore
+
+    rng = random.Random(seed)
+    put_kit(LocalStore.at_home(home), f"localhost/{name}", "1", name,
+            [rng.randbytes(2 * 1024 * 1024), rng.randbytes(1024 * 1024)])
+
+
+@pytest.mark.registry
+def test_kill_during_pull(registry: object, tmp_path: Path) -> None:
+    from ocikit._transfer import push
+
+    rng = random.Random(SEED + 2)
+    home = tmp_path / "home"
+    for i in range(ITERATIONS["pull"]):
+        name = f"crash/pull{i}"
+        _big_kit(tmp_path / "src", name, i)
+        push(f"{name}:1", f"{registry.host}/{name}:1", home=tmp_path / "src",  # type: ignore[attr-defined]
+             options=registry.options)  # type: ignore[attr-defined]
+        ref = f"{registry.host}/{name}:1"  # type: ignore[attr-defined]
+        cmd = _cli_or_code(home, "pull", [ref, "--plain-http"],
+                           f"from ocikit._transfer import pull; from ocikit._config import RegistryOptions; "
+                           f"pull({ref!r}, home={str(home)!r}, options=RegistryOptions(plain_http=True))")
+        kill_after(cmd, rng.uniform(0.2, 0.9), _env(home))
+        assert_consistent(home)
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=_env(home))
+        assert done.returncode == 0, done.stderr
+        assert_consistent(home)
+        from ocikit._layout import LocalStore
+
+        assert LocalStore.at_home(home).repository(f"{registry.host}/{name}").tags() == ["1"]  # type: ignore[attr-defined]
+
+
+def test_kill_during_unpack(tmp_path: Path) -> None:
+    try:
+        import ocikit._unpack  # noqa: F401
+    except ImportError:  # pragma: no cover - until unpack lands
+        return
+    rng = random.Random(SEED + 3)
+    from ocikit._pack import pack
+
+    home = tmp_path / "home"
+    pack(_project(tmp_path / "project"), tag="crash/unpack:1", home=home)
+    for i in range(ITERATIONS["unpack"]):
+        target = tmp_path / f"out{i}"
+        cmd = _cli_or_code(home, "unpack", ["crash/unpack:1", "-d", str(target)],
+                           f"from ocikit._unpack import unpack; unpack('crash/unpack:1', {str(target)!r}, "
+                           f"home={str(home)!r})")
+        kill_after(cmd, rng.uniform(0.2, 0.8), _env(home))
+        assert_consistent(home)
+        retry = [*cmd, "--overwrite"] if cmd[1] == "-m" else [
+            sys.executable, "-c", cmd[2].replace("home=", "overwrite=True, home=")]
+        done = subprocess.run(retry, capture_output=True, text=True, timeout=120, env=_env(home))
+        assert done.returncode == 0, done.stderr
+        assert_consistent(home)
+        files = sorted(p.relative_to(target).as_posix() for p in target.rglob("*") if p.is_file())
+        assert files, "unpack produced nothing"
