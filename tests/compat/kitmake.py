@@ -164,9 +164,9 @@ def store_modelkit(home: Path, repository: str, tag: str, layers: list[Layer], *
     ``kit_v17``: manifest as kit 1.7 writes it (no mediaType/artifactType, only the cli-version
     annotation). ``null_layers``: ``"layers":null`` (Go's nil slice).
     """
+    from ocikit._digest import Digest
     from ocikit._layout import LocalStore
     from ocikit._oci import Descriptor
-    from ocikit._digest import Digest
 
     store = LocalStore.at_home(home)
     store._ensure()  # creates the layout
@@ -208,7 +208,7 @@ class MainCli:
     def __init__(self, home: Path) -> None:
         self.home = home
 
-    def __call__(self, *args: str, input: str | None = None, ok: bool = True) -> Run:  # noqa: A002
+    def __call__(self, *args: str, input: str | None = None, ok: bool = True) -> Run:
         from click.testing import CliRunner
 
         from ocikit.cli import main
