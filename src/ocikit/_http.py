@@ -178,13 +178,14 @@ class Urllib3Transport:
         options = options or RegistryOptions()
         tls = _TlsSettings(options.tls_verify, options.ca_file, options.client_cert, options.client_key)
         try:
-            ctx = _ssl_context(tls)
+            # plain HTTP needs no trust store (loading it costs ~20-40 ms per process)
+            ctx = None if options.plain_http else _ssl_context(tls)
         except (OSError, ssl.SSLError) as e:
             from ocikit.errors import UsageError
 
             raise UsageError(f"cannot load the TLS files (--ca-file/--client-cert/--client-key): {e}",
                              hint="pass PEM files") from e
-        if not options.tls_verify:
+        if not options.tls_verify and not options.plain_http:
             # The user asked for it (--no-tls-verify); say so once in our log instead of a warning
             # per request from urllib3.
             urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
