@@ -1,7 +1,8 @@
 """Reading and editing what the local store (or a registry repository) holds: the library side of
 ``list``, ``inspect``, ``info``, ``tag`` and ``remove`` (kitops-format.md §4.5, §4.6, §4.8, §4.9).
 
-Only ModelKits are listed (manifests whose config is the KitOps config); SBOMs, signatures and
+Only ModelKits are listed: KitOps ModelKits and CNCF ModelPacks (``_modelpack``; a ModelPack
+without a Kitfile annotation shows the Kitfile synthesised from its config). SBOMs, signatures and
 stage events are referrers of a ModelKit and are removed together with it.
 """
 
@@ -15,9 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from ocikit._config import RegistryOptions
 from ocikit._digest import Digest
-from ocikit._oci import ANNOTATION_CLI_VERSION, KITOPS_CONFIG, MANIFEST, Descriptor, Manifest
+from ocikit._oci import ANNOTATION_CLI_VERSION, MANIFEST, Descriptor, Manifest
 from ocikit._reference import LOCAL_REGISTRY, Reference, split_tags
-from ocikit._storage import read_blob
 from ocikit.errors import NotAModelKitError, NotFoundError, UsageError, VerificationError
 
 if TYPE_CHECKING:
@@ -53,7 +53,7 @@ class ModelKitInfo:
 
 
 def _modelkit_summary(storage: Storage, desc: Descriptor) -> tuple[Manifest, Kitfile] | None:
-    from ocikit._kitfile import Kitfile
+    from ocikit._modelpack import is_kitops, is_modelpack, read_model
 
     if desc.media_type != MANIFEST:
         return None
@@ -62,10 +62,14 @@ def _modelkit_summary(storage: Storage, desc: Descriptor) -> tuple[Manifest, Kit
     except (VerificationError, NotFoundError) as e:
         log.warning("skipping %s in %s: %s", desc.digest, storage.name, e)
         return None
-    if manifest.config.media_type != KITOPS_CONFIG:
+    if not (is_kitops(manifest) or is_modelpack(manifest)):
         return None
-    kitfile, _ = Kitfile.from_config_json(read_blob(storage, manifest.config, what="config"))
-    return manifest, kitfile
+    try:
+        content = read_model(storage, manifest, f"{storage.name}@{desc.digest}")
+    except (VerificationError, NotAModelKitError) as e:  # e.g. a foreign ModelPack without filepaths
+        log.warning("skipping %s in %s: %s", desc.digest, storage.name, e)
+        return None
+    return manifest, content.kitfile
 
 
 def list_modelkits(
@@ -135,13 +139,22 @@ class InspectResult:
     reference: Reference
     digest: Digest
     cli_version: str
-    config: dict[str, Any]  # the config blob as JSON (the Kitfile with digests)
+    config: dict[str, Any]  # the Kitfile with digests, as the KitOps config blob holds it
     manifest: dict[str, Any]
     kitfile: Kitfile
+    format: str = "kitops"  # or "modelpack"
+    #: ModelPacks: the CNCF config blob as JSON; None for KitOps ModelKits
+    modelpack_config: Any = None
+    #: where the Kitfile came from: "config", "annotation" (ModelPack by kit/ocikit) or "synthesised"
+    kitfile_source: str = "config"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"digest": str(self.digest), "cliVersion": self.cli_version, "kitfile": self.config,
-                "manifest": self.manifest}
+        out = {"digest": str(self.digest), "cliVersion": self.cli_version, "format": self.format,
+               "kitfile": self.config, "manifest": self.manifest}
+        if self.format == "modelpack":
+            out["kitfileSource"] = self.kitfile_source
+            out["modelpackConfig"] = self.modelpack_config
+        return out
 
 
 def inspect(
@@ -151,9 +164,9 @@ def inspect(
     home: str | os.PathLike[str] | None = None,
     options: RegistryOptions | None = None,
 ) -> InspectResult:
-    """Manifest and Kitfile of a ModelKit: the local copy if present, else (or with ``remote``)
-    the registry's."""
-    from ocikit._kitfile import Kitfile
+    """Manifest and Kitfile of a ModelKit or ModelPack: the local copy if present, else (or with
+    ``remote``) the registry's."""
+    from ocikit._modelpack import read_model
     from ocikit._repos import locate, open_registry_repository
     from ocikit._storage import read_manifest
 
@@ -165,12 +178,15 @@ def inspect(
     else:
         storage = locate(ref, home=home, options=options)
     desc, manifest = read_manifest(storage, ref.identifier)
-    if manifest.config.media_type != KITOPS_CONFIG:
-        raise NotAModelKitError(f"{ref.display} is not a ModelKit (config {manifest.config.media_type})")
-    config = read_blob(storage, manifest.config, what=f"config of {ref.display}")
-    kitfile, _ = Kitfile.from_config_json(config)
+    content = read_model(storage, manifest, ref.display)
+    if content.format == "kitops":
+        kit_json, mp_config = content.config, None
+    else:
+        kit_json = json.loads(content.kitfile.to_config_json(dict(content.infos)))
+        mp_config = content.config
     return InspectResult(ref, desc.digest, manifest.annotations.get(ANNOTATION_CLI_VERSION, "unknown"),
-                         json.loads(config), manifest.to_dict(), kitfile)
+                         kit_json, manifest.to_dict(), content.kitfile, content.format, mp_config,
+                         content.kitfile_source)
 
 
 def tag(source: str | Reference, target: str | Reference, *, home: str | os.PathLike[str] | None = None) -> Reference:

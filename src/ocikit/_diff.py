@@ -27,10 +27,10 @@ from typing import Any
 
 from ocikit._config import RegistryOptions
 from ocikit._digest import Digest
-from ocikit._oci import KITOPS_CONFIG, Manifest
+from ocikit._oci import Manifest
 from ocikit._reference import Reference
-from ocikit._storage import Storage, read_blob, read_manifest
-from ocikit.errors import NotAModelKitError, OcikitError
+from ocikit._storage import Storage, read_manifest
+from ocikit.errors import OcikitError
 
 __all__ = [
     "DiffResult",
@@ -185,17 +185,13 @@ def _element_key(element: Mapping[str, Any], index: int) -> str:
 
 
 def read_modelkit(storage: Storage, identifier: str, reference: Reference) -> ModelKitView:
-    """Manifest and config of a ModelKit, with each layer tied to its Kitfile element."""
-    from ocikit._kitfile import Kitfile
+    """Manifest and config of a ModelKit or CNCF ModelPack, with each layer tied to its Kitfile
+    element (a ModelPack without a Kitfile annotation: the Kitfile synthesised from its config)."""
+    from ocikit._modelpack import read_model
 
     desc, manifest = read_manifest(storage, identifier)
-    if manifest.config.media_type != KITOPS_CONFIG:
-        raise NotAModelKitError(
-            f"{reference.display} is not a KitOps ModelKit (config media type "
-            f"{manifest.config.media_type!r})"
-        )
-    config = read_blob(storage, manifest.config, what=f"config of {reference.display}")
-    kitfile, infos = Kitfile.from_config_json(config)
+    content = read_model(storage, manifest, reference.display)
+    kitfile, infos = content.kitfile, content.infos
     by_digest = {layer.digest: layer for layer in manifest.layers}
     kit = kitfile.to_dict()
 
@@ -366,6 +362,13 @@ def layer_changes(
     return changes
 
 
+def _annotations(manifest: Manifest) -> dict[str, str]:
+    """Manifest annotations to compare; a ModelPack's Kitfile annotation is compared field by field."""
+    from ocikit._modelpack import ANNOTATION_KITFILE
+
+    return {k: v for k, v in manifest.annotations.items() if k != ANNOTATION_KITFILE}
+
+
 def diff_storages(
     storage_a: Storage, ref_a: Reference, storage_b: Storage, ref_b: Reference
 ) -> DiffResult:
@@ -385,7 +388,7 @@ def diff_storages(
         b_config=b.config_digest,
         fields=tuple(field_changes(a.kitfile, b.kitfile)),
         layers=tuple(layer_changes(a, b, files_a, files_b)),
-        annotations=tuple(field_changes(dict(a.manifest.annotations), dict(b.manifest.annotations))),
+        annotations=tuple(field_changes(_annotations(a.manifest), _annotations(b.manifest))),
     )
 
 

@@ -25,6 +25,13 @@ Reproducible: tar entries carry no times or owners and normalised modes, the man
 ``org.opencontainers.image.created`` only when ``SOURCE_DATE_EPOCH`` is set — so the same inputs
 give the same manifest digest on any machine.
 
+With ``format="modelpack"`` the same layers are written as a CNCF ModelPack (``_modelpack``,
+kitops-format.md §5): ``application/vnd.cncf.model.*`` media types, a ModelPack config whose
+``descriptor.createdAt`` is ``SOURCE_DATE_EPOCH`` when set (else now, so the digest then differs
+from run to run), and the Kitfile as JSON in the manifest annotation ``ml.kitops.modelkit.kitfile``.
+Every layer, in both formats, carries ``org.cncf.model.filepath`` = its cleaned Kitfile path, as
+newer kit writes it.
+
 Untagged packs (``tag=None``, library only; the CLI requires ``-t``) are stored in the repository
 ``localhost/_`` without a tag, kit's convention; they are found by digest and in ``ocikit list``.
 """
@@ -62,12 +69,14 @@ from ocikit._oci import (
     KITOPS_CONFIG,
     KITOPS_MANIFEST_ARTIFACT,
     MANIFEST,
+    MODELPACK_CONFIG,
+    MODELPACK_MANIFEST_ARTIFACT,
     Descriptor,
     Manifest,
 )
 from ocikit._progress import SILENT, Progress
 from ocikit._reference import Reference, split_tags
-from ocikit.errors import NotAModelKitError, PackError, UsageError
+from ocikit.errors import PackError, UsageError
 
 if TYPE_CHECKING:
     from ocikit._kitfile import Kitfile
@@ -326,10 +335,16 @@ def plan_pack(
     compression: str = "none",
     parent_paths: Sequence[str] = (),
     parents: Sequence[str] = (),
+    format: str = "kitops",
 ) -> PackPlan:
     """Decide which file goes into which layer. Reads the tree, writes nothing."""
+    from ocikit._modelpack import FORMATS, modelpack_media_type
+
     if compression not in COMPRESSIONS:
         raise UsageError(f"invalid compression {compression!r}: must be one of {', '.join(COMPRESSIONS)}")
+    if format not in FORMATS:
+        raise UsageError(f"invalid format {format!r}: must be one of {', '.join(FORMATS)}")
+    media_type = modelpack_media_type if format == "modelpack" else layer_media_type
     ctx = Path(context).absolute()
     if not ctx.is_dir():
         raise PackError(f"context {ctx} is not a directory")
@@ -353,7 +368,7 @@ def plan_pack(
             log.warning("no files found for the %s layer with path %s", el.section, el.path)
         kind = SECTION_KIND[el.section]
         layers.append(LayerPlan(kind, el.section, el.index, el.path, mine,
-                                layer_media_type(kind, compression), tuple(entries)))
+                                media_type(kind, compression), tuple(entries)))
     return PackPlan(ctx, kitfile_path, tuple(layers), tuple(sorted(ignored)), tuple(sorted(skipped)),
                     tuple(parents))
 
@@ -365,8 +380,6 @@ def plan_pack(
 def _resolve_parents(kitfile: Kitfile, home: Path | None, options: RegistryOptions | None,
                      own: Sequence[Reference]) -> tuple[list[str], list[str]]:
     """Walk the parent chain; return (layer paths of all parents, chain as display strings)."""
-    from ocikit._kitfile import Kitfile
-
     paths: list[str] = []
     chain: list[str] = []
     seen = {r.display for r in own}
@@ -382,21 +395,20 @@ def _resolve_parents(kitfile: Kitfile, home: Path | None, options: RegistryOptio
                 hint=f"a ModelKit may have at most {MAX_PARENT_DEPTH} ancestors",
             )
         chain.append(ref.display)
-        config = _fetch_config(ref, home, options)
-        parent, _ = Kitfile.from_config_json(config)
+        parent = _fetch_kitfile(ref, home, options)
         paths.extend(el.path for el in parent.layer_elements() if el.path)
         current = parent.model_reference
     return paths, chain
 
 
-def _fetch_config(ref: Reference, home: Path | None, options: RegistryOptions | None) -> bytes:
-    from ocikit._storage import read_blob, read_manifest
+def _fetch_kitfile(ref: Reference, home: Path | None, options: RegistryOptions | None) -> Kitfile:
+    """The Kitfile of a parent ModelKit or ModelPack."""
+    from ocikit._modelpack import read_model
+    from ocikit._storage import read_manifest
 
     storage = locate_storage(ref, home, options)
     _, manifest = read_manifest(storage, ref.identifier)
-    if manifest.config.media_type != KITOPS_CONFIG:
-        raise NotAModelKitError(f"{ref.display} is not a ModelKit (config {manifest.config.media_type})")
-    return read_blob(storage, manifest.config, what=f"config of {ref.display}")
+    return read_model(storage, manifest, ref.display).kitfile
 
 
 def locate_storage(ref: Reference, home: Path | None, options: RegistryOptions | None) -> Any:
@@ -464,12 +476,14 @@ def pack(
     dry_run: bool = False,
     progress: Progress = SILENT,
     options: RegistryOptions | None = None,
+    format: str = "kitops",
 ) -> PackResult:
     """Pack ``context`` into the local store as a ModelKit; see the module docstring for the rules.
 
     ``tag`` is a reference or a list of them; ``repo:a,b`` adds several tags. ``compression`` is
     ``none`` (default), ``gzip``, ``gzip-fastest`` or ``zstd`` (kit older than 1.15 cannot read
     zstd). With ``dry_run`` nothing is written and the result's ``plan`` tells what would be.
+    ``format`` is ``kitops`` (a KitOps ModelKit, default) or ``modelpack`` (a CNCF ModelPack).
     """
     from ocikit._kitfile import LayerInfo
     from ocikit._layout import LocalStore
@@ -485,7 +499,7 @@ def pack(
     home_path = Path(home) if home is not None else None
     parent_paths, chain = _resolve_parents(loaded, home_path, options, refs)
     plan = plan_pack(ctx, loaded, kitfile_path=kitfile_path, compression=compression,
-                     parent_paths=parent_paths, parents=chain)
+                     parent_paths=parent_paths, parents=chain, format=format)
     if dry_run:
         return PackResult(None, tuple(refs), None, None, loaded, (), None, plan, dry_run=True)
 
@@ -500,16 +514,24 @@ def pack(
         log.info("saved %s layer %s", packed.kind, packed.descriptor.digest)
 
     infos = {(layer.section, layer.index): LayerInfo(layer.descriptor.digest, layer.diff_id) for layer in layers}
-    config_bytes = loaded.to_config_json(infos)
-    config_digest = store.put_bytes(config_bytes)
-    config_desc = Descriptor(KITOPS_CONFIG, config_digest, len(config_bytes))
-
+    kitfile_json = loaded.to_config_json(infos)
     annotations = {ANNOTATION_CLI_VERSION: f"ocikit-{__version__}"}
     created = _created()
     if created is not None:
         annotations[ANNOTATION_CREATED] = created
+    if format == "modelpack":
+        from ocikit._modelpack import ANNOTATION_KITFILE, build_config, created_at
+
+        config_bytes = build_config(loaded, layers, created_at())
+        config_type, artifact_type = MODELPACK_CONFIG, MODELPACK_MANIFEST_ARTIFACT
+        annotations[ANNOTATION_KITFILE] = kitfile_json.decode("utf-8")
+    else:
+        config_bytes = kitfile_json
+        config_type, artifact_type = KITOPS_CONFIG, KITOPS_MANIFEST_ARTIFACT
+    config_digest = store.put_bytes(config_bytes)
+    config_desc = Descriptor(config_type, config_digest, len(config_bytes))
     manifest = Manifest(config_desc, tuple(layer.descriptor for layer in layers), annotations,
-                        KITOPS_MANIFEST_ARTIFACT, None, MANIFEST)
+                        artifact_type, None, MANIFEST)
     data = manifest.to_bytes()
     first = refs[0] if refs else None
     repo = store.repository(first.name if first else UNTAGGED_REPOSITORY)

@@ -19,6 +19,12 @@ Order of work, so that nothing is written unless everything checks out:
    are an error unless ``overwrite`` (replace) or ``ignore_existing`` (keep). On any failure the
    staging directory is removed and the target is left as it was.
 
+CNCF ModelPacks (``_modelpack``, kitops-format.md §5) are read too: the Kitfile comes from the
+manifest annotation ``ml.kitops.modelkit.kitfile`` or, for ModelPacks made by other tools, is
+synthesised from the config and the layers' ``org.cncf.model.filepath`` annotations (checked: a
+relative path that stays inside the target). Tar layers hold context-relative names as in KitOps
+layers; a ``.raw`` layer's single file is placed at its ``org.cncf.model.filepath``.
+
 The Kitfile is written (YAML from the config) when no filter is given or a filter lists
 ``kitfile``; with it ``SBOM.json`` when the ModelKit has an SBOM attached.
 """
@@ -63,6 +69,7 @@ from ocikit.errors import (
 
 if TYPE_CHECKING:
     from ocikit._kitfile import Kitfile, LayerInfo
+    from ocikit._modelpack import ModelContent
     from ocikit._storage import Storage
 
 __all__ = ["MAX_PARENT_DEPTH", "UnpackResult", "UnpackedLayer", "unpack"]
@@ -135,6 +142,9 @@ class _Job:
     index: int
     path: str
     info: LayerInfo | None
+    diff_id: Digest | None = None  # checked for compressed layers when known
+    raw_name: str | None = None  # a ModelPack .raw layer: its file's path
+    raw_mode: int = 0o644
 
 
 @dataclass
@@ -143,25 +153,19 @@ class _Collected:
     parents: list[str] = field(default_factory=list)
 
 
-def _is_modelkit(manifest: Manifest) -> bool:
-    return manifest.config.media_type == KITOPS_CONFIG or manifest.artifact_type == KITOPS_MANIFEST_ARTIFACT
-
-
-_Loaded = tuple[Descriptor, Manifest, "Kitfile", dict[tuple[str, int], "LayerInfo"]]
+_Loaded = tuple[Descriptor, Manifest, "ModelContent"]
 
 
 def _load_modelkit(storage: Storage, ref: Reference) -> _Loaded:
-    from ocikit._kitfile import Kitfile
-    from ocikit._storage import read_blob, read_manifest
+    from ocikit._modelpack import read_model
+    from ocikit._storage import read_manifest
 
     desc, manifest = read_manifest(storage, ref.identifier)
-    if not _is_modelkit(manifest) or manifest.config.media_type != KITOPS_CONFIG:
+    if manifest.artifact_type == KITOPS_MANIFEST_ARTIFACT and manifest.config.media_type != KITOPS_CONFIG:
         raise NotAModelKitError(
             f"{ref.display} is not a ModelKit (config media type {manifest.config.media_type})"
         )
-    config = read_blob(storage, manifest.config, what=f"config of {ref.display}")
-    kitfile, infos = Kitfile.from_config_json(config)
-    return desc, manifest, kitfile, infos
+    return desc, manifest, read_model(storage, manifest, ref.display)
 
 
 def _element_name(kitfile: Kitfile, section: str, index: int) -> str | None:
@@ -174,9 +178,27 @@ def _element_name(kitfile: Kitfile, section: str, index: int) -> str | None:
     return None
 
 
-def _match_layers(ref: Reference, storage: Storage, manifest: Manifest, kitfile: Kitfile,
-                  infos: dict[tuple[str, int], LayerInfo], filters: FilterSet) -> list[_Job]:
-    """Pair manifest layers with Kitfile elements by counting per kind (kit's unpack.go)."""
+def _match_layers(ref: Reference, storage: Storage, manifest: Manifest, content: ModelContent,
+                  filters: FilterSet) -> list[_Job]:
+    """Pair manifest layers with Kitfile elements by counting per kind (kit's unpack.go); a
+    ModelPack's layers come paired already (``_modelpack``)."""
+    from ocikit._kitfile import LayerInfo
+    from ocikit._modelpack import raw_mode
+
+    kitfile, infos = content.kitfile, content.infos
+    if content.slots is not None:
+        jobs = []
+        for slot in content.slots:
+            if not filters.matches(slot.section, _element_name(kitfile, slot.section, slot.index), slot.path):
+                continue
+            layer = manifest.layers[slot.position]
+            # never None here: that would mean a kit <= 0.4 layer (names relative to the path's parent)
+            slot_info = infos.get((slot.section, slot.index)) or LayerInfo(layer.digest,
+                                                                           slot.diff_id or layer.digest)
+            jobs.append(_Job(storage, ref.display, layer, slot.kind, slot.codec, slot.section, slot.index,
+                             slot.path, slot_info, slot.diff_id,
+                             slot.filepath if slot.raw else None, raw_mode(layer.annotations)))
+        return jobs
     by_kind: dict[str, list[Any]] = {}
     for el in kitfile.layer_elements():
         by_kind.setdefault(el.kind, []).append(el)
@@ -199,15 +221,16 @@ def _match_layers(ref: Reference, storage: Storage, manifest: Manifest, kitfile:
             )
         if not filters.matches(el.section, _element_name(kitfile, el.section, el.index), el.path):
             continue
-        jobs.append(_Job(storage, ref.display, layer, kind, codec, el.section, el.index, el.path, info))
+        jobs.append(_Job(storage, ref.display, layer, kind, codec, el.section, el.index, el.path, info,
+                         info.diff_id if info is not None else None))
     return jobs
 
 
-def _collect(ref: Reference, storage: Storage, manifest: Manifest, kitfile: Kitfile,
-             infos: dict[tuple[str, int], LayerInfo], filters: FilterSet, home: Path | None,
+def _collect(ref: Reference, storage: Storage, manifest: Manifest, content: ModelContent,
+             filters: FilterSet, home: Path | None,
              options: RegistryOptions | None, out: _Collected, chain: list[str]) -> None:
     """Parents first (recursively, model-only filters), then this ModelKit's selected layers."""
-    parent_ref_text = kitfile.model_reference
+    parent_ref_text = content.kitfile.model_reference
     if parent_ref_text:
         parent_filters = filters.for_parent()
         if parent_filters is not None:
@@ -224,11 +247,11 @@ def _collect(ref: Reference, storage: Storage, manifest: Manifest, kitfile: Kitf
             from ocikit._repos import locate
 
             parent_storage = locate(parent_ref, home=home, options=options)
-            _, p_manifest, p_kitfile, p_infos = _load_modelkit(parent_storage, parent_ref)
+            _, p_manifest, p_content = _load_modelkit(parent_storage, parent_ref)
             out.parents.append(parent_ref.display)
-            _collect(parent_ref, parent_storage, p_manifest, p_kitfile, p_infos, parent_filters, home, options,
+            _collect(parent_ref, parent_storage, p_manifest, p_content, parent_filters, home, options,
                      out, [*chain, parent_ref.display])
-    out.jobs.extend(_match_layers(ref, storage, manifest, kitfile, infos, filters))
+    out.jobs.extend(_match_layers(ref, storage, manifest, content, filters))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -256,11 +279,15 @@ def _extract_job(job: _Job, staging_fd: int, state: ExtractState, limits: Limits
     hashed = ThreadedHashingReader(raw, job.desc.digest, job.desc.size, f"{job.kind} layer {job.path!r}")
     try:
         stream: Any = open_decompressed(hashed, job.codec, job.desc.size, limits, what)
-        diff = _DiffIdReader(stream) if job.codec != "none" and job.info is not None else None
+        if job.raw_name is not None:
+            from ocikit._modelpack import RawAsTar
+
+            stream = RawAsTar(stream, job.raw_name, job.raw_mode, job.desc.size)
+        diff = _DiffIdReader(stream) if job.codec != "none" and job.diff_id is not None else None
         reader = TarReader(diff if diff is not None else stream, what, limits)
         root_fd = staging_fd
         prefix_fd = None
-        if job.info is None:
+        if job.info is None and job.raw_name is None:
             # Layers of kit <= 0.4 (config element without digest): names are relative to the
             # parent of the Kitfile path (kitops-format.md §3.4).
             prefix = posixpath.dirname(posixpath.normpath(job.path))
@@ -274,12 +301,12 @@ def _extract_job(job: _Job, staging_fd: int, state: ExtractState, limits: Limits
             if prefix_fd is not None:
                 os.close(prefix_fd)
         hashed.drain()  # the rest (end-of-archive blocks) and the digest check
-        if diff is not None and job.info is not None:
+        if diff is not None and job.diff_id is not None:
             while diff.read(CHUNK):
                 pass
             actual = Digest.from_hash(diff.hash)
-            if actual != job.info.diff_id:
-                raise DigestMismatchError(f"{what}: uncompressed content does not match its diffId {job.info.diff_id}")
+            if actual != job.diff_id:
+                raise DigestMismatchError(f"{what}: uncompressed content does not match its diffId {job.diff_id}")
     finally:
         hashed.close()
     progress.finish(key)
@@ -469,7 +496,8 @@ def unpack(
     home_path = Path(home) if home is not None else None
 
     storage = locate(ref, home=home_path, options=options)
-    desc, manifest, kitfile, infos = _load_modelkit(storage, ref)
+    desc, manifest, content = _load_modelkit(storage, ref)
+    kitfile = content.kitfile
     verified = False
     if verify_key:
         from ocikit._signing import verify_descriptor
@@ -478,7 +506,7 @@ def unpack(
         verified = True
 
     collected = _Collected()
-    _collect(ref, storage, manifest, kitfile, infos, filter_set, home_path, options, collected, [ref.display])
+    _collect(ref, storage, manifest, content, filter_set, home_path, options, collected, [ref.display])
     sbom_bytes: bytes | None = None
     if filter_set.includes_kitfile:
         sbom_bytes = _find_sbom(storage, desc.digest)

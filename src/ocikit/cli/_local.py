@@ -55,13 +55,18 @@ def init_cmd(directory: str, name: str | None, description: str | None, author: 
               show_default=True,
               help="Layer compression. zstd is fast but kit older than 1.15 cannot read it; "
                    "model weights barely compress, so none is usually best.")
+@click.option("--format", "fmt", type=click.Choice(["kitops", "modelpack"]), default="kitops", show_default=True,
+              help="kitops: a KitOps ModelKit. modelpack: a CNCF ModelPack (application/vnd.cncf.model.* "
+                   "media types, the Kitfile in the manifest annotation ml.kitops.modelkit.kitfile), "
+                   "readable by kit >= 1.10 and ModelPack tools. Its config records a creation time: "
+                   "SOURCE_DATE_EPOCH when set, otherwise now, so without it every pack has a new digest.")
 @click.option("--no-sbom", is_flag=True, help="Do not attach a CycloneDX SBOM.")
 @click.option("--sbom-env", is_flag=True, help="Record the Python environment (installed packages) in the SBOM.")
 @click.option("--sign-key", type=click.Path(dir_okay=False, exists=True),
               help="Sign the ModelKit with this private key (password from $OCIKIT_PASSWORD).")
 @click.option("--dry-run", is_flag=True, help="Show which file goes into which layer; write nothing.")
 @json_option
-def pack_cmd(context: str, tags: Sequence[str], kitfile: str | None, compression: str, no_sbom: bool,
+def pack_cmd(context: str, tags: Sequence[str], kitfile: str | None, compression: str, fmt: str, no_sbom: bool,
              sbom_env: bool, sign_key: str | None, dry_run: bool, as_json: bool) -> None:
     """Pack the project in CONTEXT into a ModelKit in the local store.
 
@@ -72,9 +77,11 @@ def pack_cmd(context: str, tags: Sequence[str], kitfile: str | None, compression
     specific one. Symbolic links are followed only when they stay inside CONTEXT; a link that
     leads outside is an error. Tars carry no times or owners, so the same files give the same
     digest on any machine (set SOURCE_DATE_EPOCH to also record a creation time).
+    Every layer carries org.cncf.model.filepath, its cleaned Kitfile path.
     \b
       ocikit pack ./project -t acme/sentiment:1.0.0
       ocikit pack ./project -t acme/sentiment:1.0.0,latest --compression zstd
+      SOURCE_DATE_EPOCH=1700000000 ocikit pack ./project -t acme/sentiment:1.0.0 --format modelpack
       ocikit pack ./project -t acme/sentiment:1.0.0 --dry-run
     """
     from ocikit._pack import pack
@@ -83,7 +90,7 @@ def pack_cmd(context: str, tags: Sequence[str], kitfile: str | None, compression
     with progress_ui("packed", quiet=ctx.quiet or as_json or dry_run) as progress:
         result = pack(context, tag=list(tags), kitfile=kitfile, compression=compression, home=ctx.home,
                       sbom=not no_sbom, sbom_env=sbom_env, sign_key=sign_key, dry_run=dry_run,
-                      progress=progress)
+                      progress=progress, format=fmt)
     if as_json:
         echo_json(result.to_dict())
         return
@@ -109,7 +116,7 @@ def pack_cmd(context: str, tags: Sequence[str], kitfile: str | None, compression
 @json_option
 @network_options
 def list_cmd(repository: str | None, registry_options: RegistryOptions, as_json: bool) -> None:
-    """List ModelKits in the local store, or in a registry repository.
+    """List ModelKits (and CNCF ModelPacks) in the local store, or in a registry repository.
 
     \b
       ocikit list
@@ -139,7 +146,10 @@ def inspect_cmd(reference: str, remote: bool, registry_options: RegistryOptions,
     """Print a ModelKit's digest, manifest and Kitfile (config) as JSON.
 
     \b
-    The local copy is used when the store has it, else the registry's.
+    The local copy is used when the store has it, else the registry's. For a CNCF ModelPack,
+    "format" is "modelpack", "modelpackConfig" is its config, and "kitfile" comes from the
+    ml.kitops.modelkit.kitfile annotation or, without it, is synthesised from the config and the
+    layers' org.cncf.model.filepath ("kitfileSource" says which).
       ocikit inspect acme/sentiment:1.0.0
       ocikit inspect --remote registry.example/acme/sentiment:1.0.0
     """
@@ -197,7 +207,7 @@ def tag_cmd(source: str, target: str) -> None:
 @network_options
 def unpack_cmd(reference: str, directory: str, filters: Sequence[str], overwrite: bool, ignore_existing: bool,
                verify_key: str | None, registry_options: RegistryOptions, as_json: bool) -> None:
-    """Unpack a ModelKit's files into a directory.
+    """Unpack a ModelKit's (or a CNCF ModelPack's) files into a directory.
 
     \b
     From the local store when it has REFERENCE; otherwise straight from the registry: only the
