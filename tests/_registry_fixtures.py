@@ -86,10 +86,8 @@ def _start(variant: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[T
         if require_registry():
             pytest.fail(message)
         pytest.skip(message)
-    if variant == "plain":
-        options = RegistryOptions(plain_http=True)
-    else:
-        options = RegistryOptions(ca_file=running.ca_file)
+    plain = variant == "plain"
+    options = RegistryOptions(plain_http=True) if plain else RegistryOptions(ca_file=running.ca_file)
     try:
         yield TestRegistry(
             variant=variant,
