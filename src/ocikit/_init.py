@@ -33,10 +33,13 @@ import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ocikit._kitfile import DEFAULT_KITFILE_NAMES, MAX_KITFILE_BYTES, Kitfile, _check_json, parse_parameters
 from ocikit.errors import KitfileError, TargetExistsError
+
+if TYPE_CHECKING:
+    from ocikit._mlflow import MlflowRun
 
 __all__ = ["detect_license", "generate_kitfile", "init"]
 
@@ -331,7 +334,11 @@ _LICENSE_RULES: tuple[tuple[str, Any], ...] = (
 )
 
 
-def _with_parameters(kitfile: Kitfile, params: Any, metrics: Any, *, has_metrics: bool) -> Kitfile:
+def _with_parameters(kitfile: Kitfile, params: Any, metrics: Any, *, has_metrics: bool,
+                     run: MlflowRun | None = None) -> Kitfile:
+    """Merge into ``model.parameters``: the MLflow run's params, then the --params file (wins);
+    metrics under ``metrics`` (the run's, then the --metrics file: merged when both are mappings,
+    else the file replaces them); the run's id under ``mlflow``."""
     from dataclasses import replace
 
     from ocikit._kitfile import Model
@@ -340,12 +347,21 @@ def _with_parameters(kitfile: Kitfile, params: Any, metrics: Any, *, has_metrics
     merged: dict[str, Any] = {}
     if isinstance(model.parameters, dict):
         merged.update(model.parameters)
+    if run is not None:
+        merged.update(run.params)
     if params is not None:
         if not isinstance(params, dict):
             raise KitfileError("the --params file must hold a mapping (key: value) at the top level")
         merged.update(params)
+    if run is not None and run.metrics:
+        merged["metrics"] = dict(run.metrics)
     if has_metrics:
-        merged["metrics"] = metrics
+        if isinstance(metrics, dict) and isinstance(merged.get("metrics"), dict):
+            merged["metrics"] = {**merged["metrics"], **metrics}
+        else:
+            merged["metrics"] = metrics
+    if run is not None:
+        merged["mlflow"] = run.record()
     return replace(kitfile, model=replace(model, parameters=merged))
 
 
@@ -358,11 +374,16 @@ def init(
     force: bool = False,
     metrics_file: str | os.PathLike[str] | None = None,
     params_file: str | os.PathLike[str] | None = None,
+    mlflow_run: str | None = None,
+    mlflow_dir: str | os.PathLike[str] = "mlruns",
 ) -> Path:
     """Write ``<directory>/Kitfile`` generated from the directory; refuse to overwrite unless ``force``.
 
     ``name`` defaults to the directory's name. ``params_file`` (a JSON/YAML mapping) is merged into
-    ``model.parameters``; ``metrics_file`` goes to ``model.parameters.metrics``. Returns the path.
+    ``model.parameters``; ``metrics_file`` goes to ``model.parameters.metrics``. ``mlflow_run``
+    reads that run's params and latest metrics from the MLflow file store ``mlflow_dir`` (no mlflow
+    package needed, ``_mlflow``) into the same places, and records ``model.parameters.mlflow``
+    (``run_id``, ``experiment_id``, ``run_name``); the files given explicitly win. Returns the path.
     """
     root = Path(directory)
     if not root.is_dir():
@@ -372,9 +393,14 @@ def init(
         raise TargetExistsError(f"{target} already exists", hint="pass --force to replace it")
     params = _load_json_or_yaml(Path(params_file)) if params_file is not None else None
     metrics = _load_json_or_yaml(Path(metrics_file)) if metrics_file is not None else None
+    run = None
+    if mlflow_run is not None:
+        from ocikit._mlflow import read_run
+
+        run = read_run(mlflow_run, mlflow_dir)
     kitfile = generate_kitfile(root, name=name or root.resolve().name, description=description, author=author)
-    if params_file is not None or metrics_file is not None:
-        kitfile = _with_parameters(kitfile, params, metrics, has_metrics=metrics_file is not None)
+    if params_file is not None or metrics_file is not None or run is not None:
+        kitfile = _with_parameters(kitfile, params, metrics, has_metrics=metrics_file is not None, run=run)
     text = kitfile.to_yaml()
     Kitfile.loads(text, source=str(target))  # what we write must read back
     _write(target, text.encode("utf-8"), force=force)

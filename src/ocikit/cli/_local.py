@@ -25,23 +25,46 @@ __all__ = [
 @click.option("--name", help="Package name (default: the directory name).")
 @click.option("--desc", "description", help="Package description.")
 @click.option("--author", help="Package author.")
-@click.option("--metrics-file", type=click.Path(dir_okay=False),
-              help="A JSON/YAML metrics file to record as model parameters.")
-@click.option("--params-file", type=click.Path(dir_okay=False), help="A JSON/YAML hyper-parameters file to record.")
+@click.option("--metrics", "metrics_file", type=click.Path(dir_okay=False), metavar="FILE",
+              help="A JSON/YAML metrics file, recorded as model.parameters.metrics.")
+@click.option("--params", "params_file", type=click.Path(dir_okay=False), metavar="FILE",
+              help="A JSON/YAML mapping of hyper-parameters, merged into model.parameters.")
+# the names before 0.2, kept working but no longer shown
+@click.option("--metrics-file", "old_metrics_file", type=click.Path(dir_okay=False), hidden=True)
+@click.option("--params-file", "old_params_file", type=click.Path(dir_okay=False), hidden=True)
+@click.option("--mlflow-run", metavar="RUN_ID",
+              help="Record this MLflow run's params and latest metrics (and its id as "
+                   "model.parameters.mlflow.run_id), read from a local MLflow file store; "
+                   "the mlflow package is not needed.")
+@click.option("--mlflow-dir", default="mlruns", show_default=True, type=click.Path(file_okay=False),
+              help="The MLflow file store (the mlruns directory) that holds --mlflow-run.")
 @click.option("-f", "--force", is_flag=True, help="Replace an existing Kitfile.")
 def init_cmd(directory: str, name: str | None, description: str | None, author: str | None,
-             metrics_file: str | None, params_file: str | None, force: bool) -> None:
+             metrics_file: str | None, params_file: str | None, old_metrics_file: str | None,
+             old_params_file: str | None, mlflow_run: str | None, mlflow_dir: str, force: bool) -> None:
     """Write a Kitfile for the project in DIRECTORY, guessing layers from its files.
 
     \b
     Model files (.safetensors, .onnx, .pt, .gguf, ...) become the model and its parts,
     .csv/.parquet datasets, README/LICENSE and .md docs, the rest code, as kit init does.
+    Training results go into model.parameters: --params merged at the top, --metrics under
+    "metrics"; --mlflow-run adds a run's params (strings, as MLflow stores them) and the latest
+    value of each metric (highest step, then newest), with --params/--metrics winning on clashes.
       ocikit init ./project --name sentiment --author "ML team"
+      ocikit init ./project --params params.yaml --metrics metrics.json
+      ocikit init ./project --mlflow-run 3f2a9c... --mlflow-dir ./mlruns
     """
     from ocikit._init import init
+    from ocikit.errors import UsageError
 
+    for new, old, flag in ((metrics_file, old_metrics_file, "metrics"), (params_file, old_params_file, "params")):
+        if new is not None and old is not None:
+            raise UsageError(f"--{flag}-file is the old name of --{flag}; give only one of them")
+    metrics_file = metrics_file or old_metrics_file
+    params_file = params_file or old_params_file
     path = init(directory, name=name, description=description, author=author, force=force,
-                metrics_file=metrics_file, params_file=params_file)
+                metrics_file=metrics_file, params_file=params_file, mlflow_run=mlflow_run,
+                mlflow_dir=mlflow_dir)
     click.echo(f"Wrote {path}")
 
 
