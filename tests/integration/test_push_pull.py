@@ -24,6 +24,13 @@ from ocikit._transfer import pull, push
 pytestmark = pytest.mark.registry
 
 
+@pytest.fixture(autouse=True)
+def _forget_seen_blobs() -> None:
+    """The per-registry blob memory is process-wide: without this, a blob another test pushed
+    (the same config bytes) would be mounted, and byte counts would depend on test order."""
+    _registry._SEEN.clear()
+
+
 @dataclass(frozen=True)
 class Run:
     exit_code: int
