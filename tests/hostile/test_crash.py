@@ -83,14 +83,6 @@ def test_kill_during_store_primitives(tmp_path: Path) -> None:
     assert_consistent(home)
 
 
-def _has_pack() -> bool:
-    try:
-        import ocikit._pack  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def _project(root: Path) -> Path:
     root.mkdir()
     (root / "Kitfile").write_text(
@@ -108,15 +100,9 @@ def _project(root: Path) -> Path:
 
 
 def _pack_cmd(home: Path, project: Path, tag: str) -> list[str]:
-    # Prefer the CLI; fall back to the library call while the pack command is not wired yet.
-    probe = _ocikit(home, "pack", "--help")
-    if probe.returncode == 0:
-        return [sys.executable, "-m", "ocikit", "--home", str(home), "pack", str(project), "-t", tag]
-    code = f"from ocikit._pack import pack; pack({str(project)!r}, tag={tag!r}, home={str(home)!r})"
-    return [sys.executable, "-c", code]
+    return [sys.executable, "-m", "ocikit", "--home", str(home), "pack", str(project), "-t", tag]
 
 
-@pytest.mark.skipif(not _has_pack(), reason="ocikit._pack is not in the tree yet")
 def test_kill_during_pack(tmp_path: Path) -> None:
     rng = random.Random(SEED + 1)
     home = tmp_path / "home"
@@ -143,10 +129,8 @@ def test_kill_during_pack(tmp_path: Path) -> None:
         assert str(i) in tags
 
 
-def _cli_or_code(home: Path, command: str, cli_args: list[str], code: str) -> list[str]:
-    if _ocikit(home, command, "--help").returncode == 0:
-        return [sys.executable, "-m", "ocikit", "--home", str(home), command, *cli_args]
-    return [sys.executable, "-c", code]
+def _cli(home: Path, command: str, cli_args: list[str]) -> list[str]:
+    return [sys.executable, "-m", "ocikit", "--home", str(home), command, *cli_args]
 
 
 def _big_kit(home: Path, name: str, seed: int) -> None:
@@ -170,9 +154,7 @@ def test_kill_during_pull(registry: object, tmp_path: Path) -> None:
         push(f"{name}:1", f"{registry.host}/{name}:1", home=tmp_path / "src",  # type: ignore[attr-defined]
              options=registry.options)  # type: ignore[attr-defined]
         ref = f"{registry.host}/{name}:1"  # type: ignore[attr-defined]
-        cmd = _cli_or_code(home, "pull", [ref, "--plain-http"],
-                           f"from ocikit._transfer import pull; from ocikit._config import RegistryOptions; "
-                           f"pull({ref!r}, home={str(home)!r}, options=RegistryOptions(plain_http=True))")
+        cmd = _cli(home, "pull", [ref, "--plain-http"])
         kill_after(cmd, rng.uniform(0.2, 0.9), _env(home))
         assert_consistent(home)
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=_env(home))
@@ -195,9 +177,7 @@ def test_kill_during_unpack(tmp_path: Path) -> None:
     pack(_project(tmp_path / "project"), tag="crash/unpack:1", home=home)
     for i in range(ITERATIONS["unpack"]):
         target = tmp_path / f"out{i}"
-        cmd = _cli_or_code(home, "unpack", ["crash/unpack:1", "-d", str(target)],
-                           f"from ocikit._unpack import unpack; unpack('crash/unpack:1', {str(target)!r}, "
-                           f"home={str(home)!r})")
+        cmd = _cli(home, "unpack", ["crash/unpack:1", "-d", str(target)])
         kill_after(cmd, rng.uniform(0.2, 0.8), _env(home))
         assert_consistent(home)
         retry = [*cmd, "--overwrite"] if cmd[1] == "-m" else [
