@@ -16,7 +16,11 @@ Errors are the tree in :mod:`ocikit.errors`.
 from __future__ import annotations
 
 import importlib
-from typing import Any
+
+# typing costs ~5 ms to import; `ocikit --help` must not pay it (docs/performance.md).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __version__ = "0.1.0"
 

@@ -4,22 +4,24 @@ Each command module parses options, makes one library call and renders the resul
 imported lazily so ``ocikit --help`` stays fast. The single error boundary is :func:`main`:
 an :class:`~ocikit.errors.OcikitError` becomes one ``error:`` line plus a ``hint:`` line and the
 class's exit code; a traceback is shown only with ``-v``.
+
+Start-up (docs/performance.md): this module imports neither ``click`` nor any command module.
+``ocikit --help`` and ``ocikit --version`` are answered from text pre-rendered by click itself
+(``_help_text``, checked against click's live output by ``tests/cli/test_startup.py``), so they
+cost little more than starting Python. Everything else goes through the click group in
+``_group``, whose command list comes from the static table below, not from importing commands.
 """
 
 from __future__ import annotations
 
-import importlib
-import logging
+import os
 import sys
-from typing import Any
 
-import click
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
-from ocikit import __version__
-from ocikit.cli._context import CliContext
-from ocikit.errors import OcikitError
-
-__all__ = ["cli", "main"]
+__all__ = ["COMMANDS", "SHORT_HELP", "cli", "main"]
 
 #: command name → "module:attribute", in the order ``--help`` lists them.
 COMMANDS: dict[str, str] = {
@@ -52,98 +54,95 @@ COMMANDS: dict[str, str] = {
     "version": "ocikit.cli._eco:version_cmd",
 }
 
+#: command name → the first paragraph of its help, so the group's ``--help`` lists commands
+#: without importing them. A test checks each entry against the command's real help.
+SHORT_HELP: dict[str, str] = {
+    "init": "Write a Kitfile for the project in DIRECTORY, guessing layers from its files.",
+    "pack": "Pack the project in CONTEXT into a ModelKit in the local store.",
+    "list": "List ModelKits (and CNCF ModelPacks) in the local store, or in a registry repository.",
+    "inspect": "Print a ModelKit's digest, manifest and Kitfile (config) as JSON.",
+    "info": "Print a ModelKit's Kitfile as YAML.",
+    "tag": "Give the local ModelKit SOURCE another name TARGET (no data is copied).",
+    "unpack": "Unpack a ModelKit's (or a CNCF ModelPack's) files into a directory.",
+    "remove": "Remove ModelKits from the local store (or, with --remote, a registry).",
+    "login": "Check credentials against REGISTRY and save them (Docker config.json format, mode 0600).",
+    "logout": "Forget the saved credentials of REGISTRY (Docker's own config is left alone).",
+    "push": "Push the ModelKit SOURCE from the local store to a registry.",
+    "pull": "Pull the ModelKit REFERENCE from its registry into the local store.",
+    "keygen": "Create an ECDSA P-256 key pair for 'ocikit sign' and 'cosign verify'.",
+    "sign": "Sign a ModelKit's manifest digest, cosign-compatible.",
+    "verify": "Verify a ModelKit's cosign signature; print the verified digest.",
+    "sbom": "Print the CycloneDX 1.6 SBOM attached to a ModelKit.",
+    "verify-files": "Check an unpacked ModelKit against its SBOM.",
+    "promote": "Move STAGE (a tag) of REFERENCE's repository to REFERENCE, after its gates pass.",
+    "rollback": "Put the previous occupant of STAGE back (or --to a digest that held it).",
+    "stages": "Each stage of REPOSITORY: digest, version, since when, by whom.",
+    "history": "The stage events of STAGE in REPOSITORY, newest first.",
+    "diff": "Show what changed from ModelKit A to ModelKit B.",
+    "lineage": "Show the versions in a repository as a tree.",
+    "fsck": "Verify the local store: every blob's digest, every manifest's references, index.json.",
+    "gc": "Remove blobs no tag or manifest in the local store references.",
+    "completion": "Print the shell completion script for bash, zsh or fish.",
+    "version": "Show the versions of ocikit, Python and the libraries it uses.",
+}
 
-class _LazyGroup(click.Group):
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return [name for name in COMMANDS if self._load(name) is not None]
 
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        return self._load(cmd_name)
+def __getattr__(name: str) -> Any:
+    # ``from ocikit.cli import cli`` keeps working; click is imported only when it is asked for.
+    if name == "cli":
+        from ocikit.cli._group import cli
 
-    @staticmethod
-    def _load(name: str) -> click.Command | None:
-        target = COMMANDS.get(name)
-        if target is None:
-            return None
-        module_name, _, attr = target.partition(":")
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as e:
-            if e.name == module_name:  # that command group is not built yet
-                return None
-            raise
-        command = getattr(module, attr, None)
-        return command if isinstance(command, click.Command) else None
+        return cli
+    raise AttributeError(f"module 'ocikit.cli' has no attribute {name!r}")
 
 
-@click.group(
-    cls=_LazyGroup,
-    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
-    epilog="Exit codes: 0 ok, 1 error, 2 usage, 3 verification failed, 4 network, 5 auth, 6 not found.",
-)
-@click.version_option(__version__, "--version", prog_name="ocikit")
-@click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug); tracebacks on errors.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress output.")
-@click.option(
-    "--home",
-    envvar="OCIKIT_HOME",
-    type=click.Path(file_okay=False),
-    help="ocikit's data dir (local store, credentials). Env: OCIKIT_HOME. Default: $XDG_DATA_HOME/ocikit.",
-)
-@click.pass_context
-def cli(ctx: click.Context, verbose: int, quiet: bool, home: str | None) -> None:
-    """ocikit: package ML projects as OCI artifacts (KitOps ModelKits).
+def help_width() -> int:
+    """The width click would format ``--help`` at: ``max(min(columns, 100) - 2, 50)``.
 
-    \b
-    A Kitfile names the model, its parts, datasets, code and docs. ocikit packs them as OCI
-    layers into a local store, pushes and pulls them against any OCI registry, unpacks them,
-    writes a CycloneDX SBOM, signs digests (cosign-compatible) and maps tags to stages.
-
-    \b
-    Tour:
-      ocikit init ./project
-      ocikit pack ./project -t acme/sentiment:1.0.0
-      ocikit push acme/sentiment:1.0.0 registry.example/acme/sentiment:1.0.0
-      ocikit unpack registry.example/acme/sentiment:1.0.0 -d ./serve --filter model
+    ``columns`` follows ``shutil.get_terminal_size`` (``$COLUMNS``, else the terminal of stdout,
+    else 80) without importing shutil; 100 is the group's ``max_content_width``.
     """
-    ctx.obj = CliContext(home_option=home, verbose=verbose, quiet=quiet)
-    _configure_logging(verbose)
+    try:
+        columns = int(os.environ.get("COLUMNS", "0"))
+    except ValueError:
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    if columns <= 0:
+        columns = 80
+    return max(min(columns, 100) - 2, 50)
 
 
-def _configure_logging(verbose: int) -> None:
-    logger = logging.getLogger("ocikit")
-    logger.handlers.clear()
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    logger.addHandler(handler)
-    logger.setLevel(logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG)
-    logger.propagate = False
+def _fast_path(args: list[str]) -> bool:
+    """Answer ``--help``/``-h``/``--version`` without click when the pre-rendered text fits."""
+    if args == ["--version"]:
+        from ocikit import __version__
+
+        sys.stdout.write(f"ocikit, version {__version__}\n")
+        return True
+    if args in (["--help"], ["-h"]):
+        from ocikit.cli._help_text import GROUP_HELP
+
+        text = GROUP_HELP.get(help_width())
+        if text is None:  # an unusual terminal width: let click format it
+            return False
+        sys.stdout.write(text + "\n")
+        return True
+    return False
 
 
 def main(argv: list[str] | None = None) -> Any:
     """Console-script entry point: the one error boundary."""
-    verbose = any(a in ("-v", "-vv", "-vvv", "--verbose") for a in (argv if argv is not None else sys.argv[1:]))
+    args = argv if argv is not None else sys.argv[1:]
     try:
-        return cli.main(args=argv, prog_name="ocikit", standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("Aborted.", err=True)
-        sys.exit(130)
-    except click.ClickException as e:
-        e.show()
-        sys.exit(e.exit_code)
-    except click.exceptions.Exit as e:
-        sys.exit(e.exit_code)
-    except OcikitError as e:
-        if verbose:
-            import traceback
-
-            traceback.print_exc()
-        click.echo(f"error: {e}", err=True)
-        if e.hint:
-            click.echo(f"hint: {e.hint}", err=True)
-        sys.exit(e.exit_code)
-    except KeyboardInterrupt:
-        click.echo("Interrupted.", err=True)
-        sys.exit(130)
+        if _fast_path(list(args)):
+            sys.stdout.flush()
+            return 0
     except BrokenPipeError:
         sys.exit(1)
+    from ocikit.cli._group import run
+
+    return run(argv)
