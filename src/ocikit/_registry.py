@@ -8,18 +8,28 @@ here are catalogued in ``reliability.md`` §1.5-1.8 and §3.
   4 MiB read; tags are resolved by ``GET`` and **our own hash** of the body (a
   ``Docker-Content-Digest`` that disagrees is logged, never used).
 * Blobs up: ``POST`` then one streamed ``PUT ?digest=`` (``Content-Length``, file object body,
-  never read whole); very large (≥ 8 GiB) seekable blobs go in ≥ 16 MiB ``PATCH`` chunks whose offset comes from
-  the ``Range`` reply (2.8 ignores ``Content-Range``), a broken ``PATCH`` is never replayed
-  blindly (``GET <location>`` tells where the upload stands). Never the single-``POST`` form.
-  ``?mount=&from=`` when the blob was seen in another repository of the same registry.
+  never read whole); very large (≥ ``chunked_min_size``, 8 GiB by default) seekable blobs go in
+  ``PATCH`` chunks whose offset comes from the ``Range`` reply (2.8 ignores ``Content-Range``), a
+  broken ``PATCH`` is never replayed blindly (``GET <location>`` tells where the upload stands).
+  Never the single-``POST`` form. ``?mount=&from=`` when the blob was seen in another repository
+  of the same registry.
+* Upload recovery (``reliability.md`` §3.1), at most ``_UPLOAD_RESTARTS`` sessions per blob: after
+  a broken request, a ``401`` with a fresh challenge on a streamed body (token expired mid-push:
+  a new token is fetched first) or a ``404 BLOB_UPLOAD_UNKNOWN`` (session expired), the blob is
+  ``HEAD``-ed (it may have landed) and otherwise sent again in a **new** session.
+* Existence checks: ``HEAD``; a registry answering ``405`` to ``HEAD`` gets a ``GET`` whose body is
+  not read (``Range: bytes=0-0`` for blobs), and is remembered as such.
+* Manifest ``PUT`` answered ``400 MANIFEST_BLOB_UNKNOWN`` right after its blobs were pushed is
+  retried a few times with backoff (read-after-write lag of eventually consistent storage).
 * Blobs down: raw bytes (``Accept-Encoding: identity``, no decoding), resumed with ``Range``
   after a reset or a short body.
 * Retries: 408/429/5xx and connection resets, full-jitter exponential backoff, ``Retry-After``
   (seconds or HTTP-date) honoured up to a cap; only requests whose body can be rewound.
 * Redirects are followed for GET/HEAD; ``Authorization`` is attached per request and only for
   the registry's exact origin, so it is dropped on a redirect to another host, port or scheme.
-* Referrers: ``GET /v2/<name>/referrers/<digest>``; ``None`` when the registry has no such API
-  (404), so ``_referrers`` uses the fallback tag.
+* Referrers: ``GET /v2/<name>/referrers/<digest>``; only a ``200`` with a valid OCI index counts
+  as the API. ``None`` (no API, ``_referrers`` uses the fallback tag) on 404, on 400/405/406/501,
+  on a redirect (GHCR has answered 303) and on a 200 that is not an index.
 * ``delete_manifest`` deletes by digest: distribution then removes **every tag** pointing at it.
 """
 
@@ -73,9 +83,12 @@ _MAX_ERROR_BODY = 64 * 1024
 _MAX_TAG_LIST = 16 * 1024 * 1024
 _MAX_REDIRECTS = 5
 _MAX_RESUMES = 5
+#: Upload sessions per blob (the first + 2 restarts) after a broken, expired or re-authenticated upload.
 _UPLOAD_RESTARTS = 3
 _RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 _REDIRECT_STATUS = frozenset({301, 302, 303, 307, 308})
+#: Answers to GET /referrers/ that mean "this registry has no referrers API".
+_NO_REFERRERS_API = frozenset({400, 404, 405, 406, 501})
 
 # "blob seen in repository X" per registry host: lets a push mount instead of upload.
 _SEEN_LOCK = threading.Lock()
@@ -91,6 +104,10 @@ class RetryPolicy:
     base: float = 0.25
     cap: float = 8.0
     max_retry_after: float = 60.0
+    #: Manifest PUTs answered MANIFEST_BLOB_UNKNOWN right after the blobs were pushed (eventual
+    #: consistency): this many attempts, waiting ``settle_base * 2**n`` (capped) in between.
+    settle_attempts: int = 5
+    settle_base: float = 0.5
     sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
 
     def delay(self, attempt: int, retry_after: str | None = None) -> float:
@@ -99,6 +116,10 @@ class RetryPolicy:
             if wait is not None:
                 return min(max(wait, 0.0), self.max_retry_after)
         return random.uniform(0, min(self.cap, self.base * (2**attempt)))  # noqa: S311 - jitter
+
+    def settle_delay(self, attempt: int) -> float:
+        """Wait before re-trying something we just wrote and the registry does not see yet."""
+        return float(min(self.cap, self.settle_base * (2**attempt)))
 
 
 def _parse_retry_after(value: str) -> float | None:
@@ -158,7 +179,14 @@ class Registry:
         credentials: Credential | None = None,
         retry: RetryPolicy | None = None,
         home: Path | None = None,
+        chunked_min_size: int = CHUNKED_MIN_SIZE,
+        chunk_size: int = CHUNK_SIZE,
     ) -> None:
+        """``chunked_min_size``: seekable blobs at least this large go in ``PATCH`` chunks of
+        ``chunk_size`` bytes; smaller ones in one streamed ``PUT``."""
+        if chunk_size <= 0 or chunked_min_size < 0:
+            raise UsageError(f"chunk sizes must be positive (chunk_size={chunk_size}, "
+                             f"chunked_min_size={chunked_min_size})")
         self.host = host
         self.options = options or RegistryOptions()
         self.base = f"{'http' if self.options.plain_http else 'https'}://{host}"
@@ -169,7 +197,10 @@ class Registry:
             credentials = lookup(host, home=home, options=self.options)
         self.auth = Authenticator(self.base, credentials, self.transport)
         self.retry = retry or RetryPolicy()
+        self.chunked_min_size = chunked_min_size
+        self.chunk_size = chunk_size
         self._referrers_api: bool | None = None
+        self._head_allowed = True  # False once the registry answered 405 to a HEAD
 
     def __repr__(self) -> str:
         return f"Registry({self.base!r})"
@@ -240,12 +271,19 @@ class Registry:
                 continue
             if resp.status in (401, 403) and self.auth.same_origin(url):
                 challenge = resp.headers.get("WWW-Authenticate")
-                if auth_tries < 2 and challenge and _rewind(body, start):
+                if auth_tries < 2 and challenge:
                     resp.close()
                     if self.auth.on_challenge(resp.status, challenge, scopes, retried=auth_tries > 0,
                                               sent=hdrs.get("Authorization")):
                         auth_tries += 1
-                        continue
+                        if _rewind(body, start):
+                            continue
+                        # A streamed upload body is spent: we hold fresh credentials now, but
+                        # only the caller can send the body again (in a new upload session).
+                        raise _Reauthenticated(
+                            f"{method} {_path(url)}: the registry {self.host} asked for new credentials "
+                            f"({resp.status}) during the upload",
+                            hint="the token may have expired mid-push; run the command again")
                     self.raise_for(None, f"{method} {_path(url)}", status=resp.status)
                 self.raise_for(resp, f"{method} {_path(url)}")
             if (resp.status in _RETRY_STATUS and idempotent and attempt + 1 < self.retry.attempts
@@ -298,21 +336,20 @@ class Registry:
             return NetworkError(str(e), hint=f"is a registry listening on {self.host}? check the host and port")
         return NetworkError(f"{e} (after {self.retry.attempts} attempts)" if e.kind != "other" else str(e))
 
-    def raise_for(self, resp: Response | None, what: str, *, status: int | None = None) -> None:
-        """Turn an unexpected answer into the right ocikit error (reads a capped error body)."""
+    def raise_for(self, resp: Response | None, what: str, *, status: int | None = None,
+                  body: bytes | None = None) -> None:
+        """Turn an unexpected answer into the right ocikit error (reads a capped error body).
+
+        ``body``: the error body when the caller already read it (then ``resp`` is None).
+        """
         code = message = ""
-        body = b""
         if resp is not None:
             status = resp.status
-            try:
-                body = resp.read(_MAX_ERROR_BODY)
-            except TransportError:
-                body = b""
-            finally:
-                resp.close()
-            with contextlib.suppress(ValueError, AttributeError, TypeError, IndexError):
-                err = json.loads(body)["errors"][0]
-                code, message = str(err.get("code", "")), str(err.get("message", ""))
+            body = _read_error_body(resp)
+        body = body or b""
+        with contextlib.suppress(ValueError, AttributeError, TypeError, IndexError, KeyError):
+            err = json.loads(body)["errors"][0]
+            code, message = str(err.get("code", "")), str(err.get("message", ""))
         detail = _one_line(f"{code}: {message}" if code else message or body.decode("utf-8", "replace"))
         suffix = f" ({detail})" if detail else ""
         if status in (401, 403):
@@ -338,6 +375,35 @@ class Registry:
             raise RegistryError(f"{what}: the registry does not accept this artifact{suffix}",
                                 hint="the registry may not support OCI artifacts with custom media types")
         raise RegistryError(f"{what}: the registry {self.host} answered {status}{suffix}")
+
+
+def _read_error_body(resp: Response) -> bytes:
+    """At most 64 KiB of an error answer's body; closes the response."""
+    try:
+        return resp.read(_MAX_ERROR_BODY)
+    except TransportError:
+        return b""
+    finally:
+        resp.close()
+
+
+def _error_code(body: bytes) -> str:
+    """The first distribution error code of an error body (``""`` if there is none)."""
+    with contextlib.suppress(ValueError, AttributeError, TypeError, IndexError, KeyError):
+        return str(json.loads(body)["errors"][0].get("code", ""))
+    return ""
+
+
+class _Reauthenticated(AuthError):
+    """A 401/403 with a fresh challenge refused a streamed body; new credentials are in place.
+
+    Raised by ``Registry.send`` when the body cannot be rewound; the upload code catches it and
+    starts over (``HEAD`` first), anything else sees a plain AuthError.
+    """
+
+
+class _UploadSessionLost(RegistryError):
+    """The registry no longer knows the upload session (``404 BLOB_UPLOAD_UNKNOWN``)."""
 
 
 def _user_agent() -> str:
@@ -566,10 +632,25 @@ class RegistryRepository:
         self._cache(desc.digest, data)
         return data
 
-    def has_manifest(self, digest: Digest) -> bool:
-        resp = self.registry.send("HEAD", self._url("manifests", str(digest)), scopes=self._pull,
-                                  headers={"Accept": MANIFEST_ACCEPT}, follow_redirects=True)
+    def _exists(self, url: str, headers: Mapping[str, str], get_headers: Mapping[str, str] | None = None) -> Response:
+        """``HEAD url``; on registries that answer ``HEAD`` with 405, a ``GET`` (with
+        ``get_headers`` added) whose body is never read: it is closed unread, and ``_http`` drops
+        such a connection instead of draining it. ``reliability.md`` §3.1 (containerd
+        ``retryRequest``). The returned response is closed; only status and headers are used."""
+        if self.registry._head_allowed:
+            resp = self.registry.send("HEAD", url, scopes=self._pull, headers=headers, follow_redirects=True)
+            resp.close()
+            if resp.status != 405:
+                return resp
+            log.info("%s answers HEAD with 405; checking existence with GET", self.registry.host)
+            self.registry._head_allowed = False
+        resp = self.registry.send("GET", url, scopes=self._pull, headers={**headers, **(get_headers or {})},
+                                  follow_redirects=True)
         resp.close()
+        return resp
+
+    def has_manifest(self, digest: Digest) -> bool:
+        resp = self._exists(self._url("manifests", str(digest)), {"Accept": MANIFEST_ACCEPT})
         if resp.status == 200:
             return True
         if resp.status == 404:
@@ -582,10 +663,24 @@ class RegistryRepository:
             raise UsageError(f"manifest of {len(data)} bytes is larger than the {MAX_MANIFEST_BYTES}-byte limit")
         desc = Descriptor.for_bytes(media_type, data)
         ref = tag if tag is not None else str(desc.digest)
-        resp = self.registry.send("PUT", self._url("manifests", ref), scopes=self._push,
-                                  headers={"Content-Type": media_type, "Content-Length": str(len(data))},
-                                  body=data)
-        if resp.status not in (200, 201, 202):
+        retry = self.registry.retry
+        for attempt in range(max(1, retry.settle_attempts)):
+            resp = self.registry.send("PUT", self._url("manifests", ref), scopes=self._push,
+                                      headers={"Content-Type": media_type, "Content-Length": str(len(data))},
+                                      body=data)
+            if resp.status in (200, 201, 202):
+                break
+            if resp.status == 400 and attempt + 1 < retry.settle_attempts:
+                body = _read_error_body(resp)
+                if _error_code(body) == "MANIFEST_BLOB_UNKNOWN":
+                    # We pushed every blob before the manifest, so on an eventually consistent
+                    # backend this is read-after-write lag (reliability.md §3.1): wait, retry.
+                    wait = retry.settle_delay(attempt)
+                    log.info("%s: the registry does not see a blob of the manifest yet; retrying in %.1fs",
+                             self.name, wait)
+                    retry.sleep(wait)
+                    continue
+                self.registry.raise_for(None, f"push manifest {self.name}:{ref}", status=400, body=body)
             self.registry.raise_for(resp, f"push manifest {self.name}:{ref}")
         header = resp.headers.get("Docker-Content-Digest")
         resp.close()
@@ -654,29 +749,58 @@ class RegistryRepository:
         self.registry.raise_for(resp, f"{self.name}@{digest}")
 
     def referrers(self, subject: Digest) -> list[Descriptor] | None:
+        """The native referrers list, or None when the registry has no referrers API.
+
+        Only a ``200`` carrying a valid OCI index counts as the API (distribution-spec "Listing
+        Referrers"). A 404, 400/405/406/501, a redirect (GHCR has been seen answering 303) or a 200
+        that is not an index all mean "no API": the caller uses the fallback tag.
+        """
         if self.registry._referrers_api is False:
             return None
+        what = f"referrers of {self.name}@{subject}"
         resp = self.registry.send("GET", self._url("referrers", str(subject)), scopes=self._pull,
                                   headers={"Accept": INDEX})
         if resp.status != 200 or _media_type(resp) != INDEX:
             resp.close()
-            if resp.status in (404, 400, 405, 406) or resp.status == 200:
+            if resp.status in _NO_REFERRERS_API or resp.status in _REDIRECT_STATUS or resp.status == 200:
+                log.info("%s: no referrers API (%d %s); using the fallback tag", self.registry.host,
+                         resp.status, _media_type(resp) or "")
                 self.registry._referrers_api = False
                 return None
-            self.registry.raise_for(None, f"referrers of {self.name}@{subject}", status=resp.status)
+            self.registry.raise_for(None, what, status=resp.status)
         try:
             data = resp.read(MAX_MANIFEST_BYTES + 1)
+        except TransportError as e:
+            raise self.registry.network_error(e) from e
         finally:
             resp.close()
+        try:
+            index = Index.from_bytes(data, what)
+        except VerificationError as e:
+            log.warning("%s: the referrers endpoint answered something that is not a valid OCI index (%s); "
+                        "using the fallback tag", self.registry.host, e)
+            self.registry._referrers_api = False
+            return None
         self.registry._referrers_api = True
-        return list(Index.from_bytes(data, f"referrers of {subject}").manifests)
+        return list(index.manifests)
 
     # -- blobs ------------------------------------------------------------------------------
 
     def has_blob(self, desc: Descriptor) -> bool:
-        resp = self.registry.send("HEAD", self._url("blobs", str(desc.digest)), scopes=self._pull,
-                                  follow_redirects=True)
-        resp.close()
+        # The Range only matters for the GET fallback (a HEAD has no body); it keeps that GET from
+        # starting a multi-GB body. Servers ignoring it answer 200 and the body is left unread.
+        resp = self._exists(self._url("blobs", str(desc.digest)), {},
+                            {"Accept-Encoding": "identity", "Range": "bytes=0-0"})
+        if resp.status in (206, 416):  # the GET fallback: the size is in Content-Range
+            total = (resp.headers.get("Content-Range") or "").rpartition("/")[2].strip()
+            if resp.status == 416 and not total.isdigit():
+                self.registry.raise_for(None, f"blob {desc.digest} in {self.name}", status=resp.status)
+            if total.isdigit() and int(total) != desc.size:
+                log.warning("%s: blob %s has %s bytes on the registry, expected %d",
+                            self.name, desc.digest.short, total, desc.size)
+                return False
+            self.registry.remember_blob(desc.digest, self.repository)
+            return True
         if resp.status == 200:
             length = resp.headers.get("Content-Length")
             if length is not None and length.isdigit() and int(length) != desc.size:
@@ -725,7 +849,7 @@ class RegistryRepository:
             self.registry.remember_blob(desc.digest, self.repository)
             return
         start = _start_of(cast(Body, stream))
-        chunked = start is not None and desc.size >= CHUNKED_MIN_SIZE
+        chunked = start is not None and desc.size >= self.registry.chunked_min_size
         for restart in range(_UPLOAD_RESTARTS):
             try:
                 if chunked:
@@ -734,14 +858,18 @@ class RegistryRepository:
                 else:
                     self._upload_monolithic(desc, stream, location)
                 break
-            except NetworkError:
-                # Never replay blindly: maybe the registry committed it after all.
+            except (NetworkError, _Reauthenticated, _UploadSessionLost) as e:
+                # Never replay blindly: maybe the registry committed it after all (a PUT that
+                # timed out, or "upload unknown" because it was just committed, jib#4301).
                 if self.has_blob(desc):
+                    log.info("upload of %s was interrupted (%s) but the blob is there", desc.digest.short, e)
                     break
                 if start is None or restart + 1 >= _UPLOAD_RESTARTS:
                     raise
+                if isinstance(e, _Reauthenticated):
+                    self._cancel(location)  # still open (the 401 came before any byte was taken)
                 stream.seek(start)
-                log.info("upload of %s broke; starting a new upload session", desc.digest.short)
+                log.info("upload of %s: %s; starting a new upload session", desc.digest.short, e)
                 location = self._start_upload(desc, None)
                 assert location is not None
         self.registry.remember_blob(desc.digest, self.repository)
@@ -772,8 +900,20 @@ class RegistryRepository:
             body=cast(BinaryIO, body),
         )
         if resp.status != 201:
-            self.registry.raise_for(resp, f"upload blob {desc.digest} to {self.name}")
+            self._raise_upload(resp, desc)
         resp.close()
+
+    def _raise_upload(self, resp: Response, desc: Descriptor) -> None:
+        """Raise for a refused PATCH/PUT of an upload; ``_UploadSessionLost`` on a 404."""
+        what = f"upload blob {desc.digest} to {self.name}"
+        if resp.status == 404:
+            # BLOB_UPLOAD_UNKNOWN: the session expired or was purged (distribution's
+            # uploadpurging), or another replica never saw it. Any 404 on the upload URL means the
+            # session is gone; only a new one can help (reliability.md §3.1).
+            code = _error_code(_read_error_body(resp)) or "404"
+            raise _UploadSessionLost(f"{what}: the registry {self.registry.host} no longer knows the upload "
+                                     f"session ({code})", hint="run the command again")
+        self.registry.raise_for(resp, what)
 
     def _upload_status(self, location: str) -> tuple[int, str] | None:
         """Where an interrupted upload stands: (next offset, location), or None if it is gone."""
@@ -790,8 +930,10 @@ class RegistryRepository:
         hasher = _SequentialHasher()
         offset = 0
         first = True
+        stalls = 0  # interruptions in a row that moved the upload no further
+        stalled_at = -1
         while offset < desc.size:
-            length = min(CHUNK_SIZE, desc.size - offset)
+            length = min(self.registry.chunk_size, desc.size - offset)
             stream.seek(start + offset)
             window = _Window(stream, offset, length, hasher)
             try:
@@ -800,13 +942,23 @@ class RegistryRepository:
                     headers={"Content-Type": "application/octet-stream", "Content-Length": str(length),
                              "Content-Range": f"{offset}-{offset + length - 1}"},
                 )
-            except NetworkError:
+            except (NetworkError, _Reauthenticated) as e:
+                # A broken PATCH, or one refused by a 401 before its body was taken (fresh token
+                # in hand now): ask where the session stands and continue from there; never
+                # replay the PATCH blindly. If the session cannot tell, push_blob starts over.
                 status = self._upload_status(location)
                 if status is None:
                     raise
                 offset, location = status
-                log.info("PATCH of %s broke; the registry has %d bytes, continuing", desc.digest.short, offset)
+                stalls = stalls + 1 if offset <= stalled_at else 1
+                stalled_at = max(stalled_at, offset)
+                if stalls > _MAX_RESUMES:
+                    raise
+                log.info("PATCH of %s interrupted (%s); the registry has %d bytes, continuing",
+                         desc.digest.short, e, offset)
                 self._feed_gap(stream, start, hasher, offset)
+                if stalls > 1:
+                    self.registry.retry.sleep(self.registry.retry.delay(stalls - 2))
                 continue
             if resp.status != 202:
                 if first and resp.status in (400, 405, 416, 501):
@@ -819,7 +971,7 @@ class RegistryRepository:
                     assert fresh is not None
                     self._upload_monolithic(desc, stream, fresh)
                     return
-                self.registry.raise_for(resp, f"upload blob {desc.digest} to {self.name}")
+                self._raise_upload(resp, desc)
             first = False
             reported = resp.headers.get("Range")
             location = urljoin(location, resp.headers.get("Location") or location)
@@ -833,7 +985,7 @@ class RegistryRepository:
         resp = self.registry.send("PUT", _with_digest(location, desc.digest), scopes=self._push,
                                   headers={"Content-Length": "0"})
         if resp.status != 201:
-            self.registry.raise_for(resp, f"upload blob {desc.digest} to {self.name}")
+            self._raise_upload(resp, desc)
         resp.close()
 
     @staticmethod

@@ -38,13 +38,15 @@ def _fresh_blob_memory() -> None:
 
 
 class Setup:
-    def __init__(self, *, cred: Credential | None = None, **kw: object) -> None:
+    def __init__(self, *, cred: Credential | None = None, chunked_min_size: int = _registry.CHUNKED_MIN_SIZE,
+                 chunk_size: int = _registry.CHUNK_SIZE, **kw: object) -> None:
         self.net = FakeNetwork()
         self.fake = FakeRegistry(HOST, **kw)  # type: ignore[arg-type]
         self.net.add(HOST, self.fake)
         self.sleeps: list[float] = []
         self.registry = Registry(HOST, RegistryOptions(), transport=self.net, credentials=cred or Credential(),
-                                 retry=RetryPolicy(sleep=self.sleeps.append))
+                                 retry=RetryPolicy(sleep=self.sleeps.append), chunked_min_size=chunked_min_size,
+                                 chunk_size=chunk_size)
 
     def repo(self, name: str = "acme/kit") -> _registry.RegistryRepository:
         return self.registry.repository(name)
@@ -244,7 +246,7 @@ def test_upload_of_content_that_does_not_match_is_refused() -> None:
     assert str(d.digest) not in s.fake.repo("acme/kit").blobs
 
 
-def test_monolithic_upload_reset_restarts_a_fresh_session(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_monolithic_upload_reset_restarts_a_fresh_session() -> None:
     s = Setup()
     data = os.urandom(300_000)
     d = Descriptor("x", Digest.of_bytes(data), len(data))
@@ -255,10 +257,8 @@ def test_monolithic_upload_reset_restarts_a_fresh_session(monkeypatch: pytest.Mo
     assert len(s.net.requests("HEAD")) == 1  # asked whether the broken PUT committed after all
 
 
-def test_chunked_upload_tracks_offsets_from_range_and_never_replays_a_patch(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_registry, "CHUNKED_MIN_SIZE", 1000)
-    monkeypatch.setattr(_registry, "CHUNK_SIZE", 40_000)
-    s = Setup()
+def test_chunked_upload_tracks_offsets_from_range_and_never_replays_a_patch() -> None:
+    s = Setup(chunked_min_size=1000, chunk_size=40_000)
     data = os.urandom(100_000)
     d = Descriptor("x", Digest.of_bytes(data), len(data))
     # the second PATCH breaks after 15,000 bytes reached the server (which keeps them)
@@ -274,10 +274,8 @@ def test_chunked_upload_tracks_offsets_from_range_and_never_replays_a_patch(monk
     assert len(status_checks) == 1
 
 
-def test_chunked_upload_falls_back_to_one_put_when_patch_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_registry, "CHUNKED_MIN_SIZE", 1000)
-    monkeypatch.setattr(_registry, "CHUNK_SIZE", 40_000)
-    s = Setup()
+def test_chunked_upload_falls_back_to_one_put_when_patch_is_refused() -> None:
+    s = Setup(chunked_min_size=1000, chunk_size=40_000)
     data = os.urandom(100_000)
     d = Descriptor("x", Digest.of_bytes(data), len(data))
     s.net.fault(lambda r: r.method == "PATCH", respond=lambda r: FakeResponse(405, {}, b""))
@@ -529,3 +527,295 @@ def test_unknown_host_and_tls_errors_are_one_clear_network_error() -> None:
     with pytest.raises(NetworkError) as e:
         reg.repository("a/b").resolve("v1")
     assert "--ca-file" in e.value.hint and "--plain-http" in e.value.hint and "--no-tls-verify" in e.value.hint
+
+
+# -- upload recovery: token expiry, expired sessions (reliability.md §3.1) ----------------------
+
+
+def _blob(n: int = 200_000) -> tuple[bytes, Descriptor]:
+    data = os.urandom(n)
+    return data, Descriptor("x", Digest.of_bytes(data), n)
+
+
+def _upload_path(r: object) -> bool:
+    return "/blobs/uploads/" in r.path  # type: ignore[attr-defined]
+
+
+def _expired_token(s: Setup) -> FakeResponse:
+    """What a token registry answers once the token the request carries has expired."""
+    s.fake.valid_tokens.clear()
+    return FakeResponse(401, {"WWW-Authenticate": 'Bearer realm="https://auth.test/token",service="registry.test",'
+                                                  'scope="repository:acme/kit:pull,push"'},
+                        b'{"errors":[{"code":"UNAUTHORIZED","message":"token expired"}]}')
+
+
+def _session_id(url: str) -> str:
+    return url.split("/blobs/uploads/")[1].split("?")[0]
+
+
+def test_401_on_upload_put_fetches_a_new_token_heads_and_restarts_in_a_new_session() -> None:
+    s, server = _bearer_setup({"bob": "pw"})
+    data, d = _blob()
+    s.net.fault(lambda r: r.method == "PUT" and _upload_path(r), respond=lambda r: _expired_token(s))
+    s.repo().push_blob(d, io.BytesIO(data))
+    assert s.fake.repo("acme/kit").blobs[str(d.digest)] == data
+    methods = [r.method for r in s.net.requests(host=HOST) if "/blobs/" in r.path]
+    # HEAD (does it exist after all?) comes after the refused PUT and before the new session
+    i = methods.index("PUT")
+    assert methods[i + 1:] == ["HEAD", "DELETE", "POST", "PUT"]
+    puts = s.net.requests("PUT")
+    assert _session_id(puts[0].url) != _session_id(puts[1].url)  # a new session, not a replay
+    assert puts[1].headers["Content-Length"] == str(len(data))
+    # the retry carried a token issued after the 401, not the expired one
+    assert puts[1].headers["Authorization"] != puts[0].headers["Authorization"]
+    assert puts[1].headers["Authorization"][7:] in s.fake.valid_tokens
+    assert server.issued >= 2
+
+
+def test_401_on_upload_put_when_the_blob_landed_after_all_is_not_sent_again() -> None:
+    s, _ = _bearer_setup({"bob": "pw"})
+    data, d = _blob()
+
+    def landed_then_401(r: object) -> FakeResponse:
+        s.fake.put_blob("acme/kit", data)
+        return _expired_token(s)
+
+    s.net.fault(lambda r: r.method == "PUT" and _upload_path(r), respond=landed_then_401)
+    s.repo().push_blob(d, io.BytesIO(data))
+    assert s.fake._n == 1 and len(s.net.requests("PUT")) == 1  # one upload session, one PUT
+
+
+def test_401_on_every_upload_is_bounded_and_a_clear_auth_error() -> None:
+    s, _ = _bearer_setup({"bob": "pw"})
+    data, d = _blob(5000)
+    s.net.fault(lambda r: r.method == "PUT" and _upload_path(r), times=100, respond=lambda r: _expired_token(s))
+    with pytest.raises(AuthError, match="asked for new credentials") as e:
+        s.repo().push_blob(d, io.BytesIO(data))
+    assert "\n" not in str(e.value)
+    assert s.fake._n == len(s.net.requests("PUT")) == _registry._UPLOAD_RESTARTS  # upload sessions
+
+
+def test_401_on_a_patch_resumes_the_same_session_from_its_reported_range() -> None:
+    s, _ = _bearer_setup({"bob": "pw"})
+    s.registry.chunked_min_size, s.registry.chunk_size = 1000, 40_000
+    data, d = _blob(100_000)
+    patches = iter(range(100))
+    s.net.fault(lambda r: r.method == "PATCH" and next(patches) == 1, respond=lambda r: _expired_token(s))
+    s.repo().push_blob(d, io.BytesIO(data))
+    assert s.fake.repo("acme/kit").blobs[str(d.digest)] == data
+    assert s.fake._n == 1  # no new upload session: the 401 came before the body was taken
+    ranges = [r.headers["Content-Range"] for r in s.net.requests("PATCH")]
+    assert ranges == ["0-39999", "40000-79999", "40000-79999", "80000-99999"]
+    status = [r for r in s.net.requests("GET", host=HOST) if _upload_path(r)]
+    assert len(status) == 1  # the retried PATCH was decided by GET <location>, not blindly
+    assert status[0].headers["Authorization"][7:] in s.fake.valid_tokens
+
+
+def test_basic_auth_401_on_an_upload_that_already_carried_the_credentials_is_not_retried() -> None:
+    s = Setup(cred=Credential("alice", "pw"), basic_users={"alice": "pw"})
+    data, d = _blob(5000)
+    s.repo().has_blob(d)  # learn Basic; later requests carry it pre-emptively
+    s.net.fault(lambda r: r.method == "PUT", respond=lambda r: FakeResponse(401, {"WWW-Authenticate": 'Basic realm="x"'}))
+    with pytest.raises(AuthError):
+        s.repo().push_blob(d, io.BytesIO(data))
+    assert len(s.net.requests("POST")) == 1
+
+
+def _upload_unknown(r: object) -> FakeResponse:
+    return FakeResponse(404, {"Content-Type": "application/json"},
+                        b'{"errors":[{"code":"BLOB_UPLOAD_UNKNOWN","message":"blob upload unknown"}]}')
+
+
+def test_expired_upload_session_on_put_restarts_in_a_new_session() -> None:
+    s = Setup()
+    data, d = _blob()
+    s.net.fault(lambda r: r.method == "PUT" and _upload_path(r), respond=_upload_unknown)
+    s.repo().push_blob(d, io.BytesIO(data))
+    assert s.fake.repo("acme/kit").blobs[str(d.digest)] == data
+    methods = [r.method for r in s.net.log if "/blobs/" in r.path]
+    assert methods == ["POST", "PUT", "HEAD", "POST", "PUT"]
+    puts = s.net.requests("PUT")
+    assert _session_id(puts[0].url) != _session_id(puts[1].url)
+
+
+def test_expired_upload_session_when_the_blob_was_committed_is_success() -> None:
+    s = Setup()
+    data, d = _blob()
+
+    def committed_then_unknown(r: object) -> FakeResponse:  # ghcr: the PUT committed, the retry sees no session
+        s.fake.put_blob("acme/kit", data)
+        return _upload_unknown(r)
+
+    s.net.fault(lambda r: r.method == "PUT" and _upload_path(r), respond=committed_then_unknown)
+    s.repo().push_blob(d, io.BytesIO(data))
+    assert len(s.net.requests("POST")) == 1
+
+
+def test_expired_upload_session_forever_is_bounded_and_clear() -> None:
+    s = Setup()
+    data, d = _blob(5000)
+    s.net.fault(lambda r: r.method == "PUT" and _upload_path(r), times=100, respond=_upload_unknown)
+    with pytest.raises(RegistryError, match="no longer knows the upload session") as e:
+        s.repo().push_blob(d, io.BytesIO(data))
+    assert not isinstance(e.value, NotFoundError)  # not "check the repository and tag" (exit 6)
+    assert "BLOB_UPLOAD_UNKNOWN" in str(e.value) and "secret" not in str(e.value)
+    assert len(s.net.requests("POST")) == _registry._UPLOAD_RESTARTS == 3
+
+
+def test_expired_upload_session_on_a_patch_restarts_from_zero_and_never_patches_the_old_location() -> None:
+    s = Setup(chunked_min_size=1000, chunk_size=40_000)
+    data, d = _blob(100_000)
+    patches = iter(range(100))
+    s.net.fault(lambda r: r.method == "PATCH" and next(patches) == 1, respond=_upload_unknown)
+    s.repo().push_blob(d, io.BytesIO(data))
+    assert s.fake.repo("acme/kit").blobs[str(d.digest)] == data
+    patches_sent = s.net.requests("PATCH")
+    first, second = _session_id(patches_sent[0].url), _session_id(patches_sent[2].url)
+    assert first != second
+    assert [_session_id(r.url) for r in patches_sent] == [first, first, second, second, second]
+    assert [r.headers["Content-Range"] for r in patches_sent[2:]] == ["0-39999", "40000-79999", "80000-99999"]
+
+
+def test_a_patch_that_breaks_before_any_byte_lands_is_bounded() -> None:
+    s = Setup(chunked_min_size=1000, chunk_size=40_000)
+    data, d = _blob(100_000)
+    s.net.fault(lambda r: r.method == "PATCH", times=1000, reset=True)
+    with pytest.raises(NetworkError):
+        s.repo().push_blob(d, io.BytesIO(data))
+    assert len(s.net.requests("PATCH")) <= _registry._UPLOAD_RESTARTS * (_registry._MAX_RESUMES + 1)
+
+
+# -- HEAD answered 405 ---------------------------------------------------------------------------
+
+
+def test_head_405_falls_back_to_a_ranged_get_whose_body_is_not_read() -> None:
+    s = Setup()
+    data, d = _blob(300_000)
+    s.fake.put_blob("acme/kit", data)
+    _, missing = _blob(10)
+    s.net.fault(lambda r: r.method == "HEAD", times=100, respond=lambda r: FakeResponse(405, {}, b""))
+    served: list[FakeResponse] = []
+
+    def record(r: object) -> FakeResponse:
+        resp = s.fake(r)  # type: ignore[arg-type]
+        served.append(resp)
+        return resp
+
+    s.net.hosts[HOST] = record
+    repo = s.repo()
+    assert repo.has_blob(d)
+    assert not repo.has_blob(missing)
+    assert not repo.has_blob(Descriptor("x", d.digest, d.size + 1))  # size from Content-Range
+    assert len(s.net.requests("HEAD")) == 1  # remembered: no HEAD per check
+    gets = s.net.requests("GET")
+    assert len(gets) == 3 and all(g.headers["Range"] == "bytes=0-0" for g in gets)
+    assert all(resp.closed and resp._pos == 0 for resp in served)  # bodies never read
+
+
+def test_head_405_and_a_server_ignoring_range_sends_the_whole_body_unread() -> None:
+    s = Setup()
+    data, d = _blob(300_000)
+    big = FakeResponse(200, {"Content-Length": str(len(data))}, data)
+    s.net.fault(lambda r: r.method == "HEAD", respond=lambda r: FakeResponse(405, {}, b""))
+    s.net.fault(lambda r: r.method == "GET", respond=lambda r: big)
+    assert s.repo().has_blob(d)
+    assert big.closed and big._pos == 0
+
+
+def test_head_405_on_a_manifest_falls_back_to_get() -> None:
+    s = Setup()
+    want = _kit(s.fake)
+    s.net.fault(lambda r: r.method == "HEAD", times=100, respond=lambda r: FakeResponse(405, {}, b""))
+    assert s.repo().has_manifest(want.digest)
+    assert not s.repo().has_manifest(Digest.of_bytes(b"nope"))
+    gets = s.net.requests("GET")
+    assert len(gets) == 2 and all("application/vnd.oci.image.manifest.v1+json" in g.headers["Accept"] for g in gets)
+
+
+# -- manifest PUT right after the blobs: read-after-write lag -----------------------------------
+
+
+def _manifest_blob_unknown(r: object) -> FakeResponse:
+    return FakeResponse(400, {"Content-Type": "application/json"},
+                        b'{"errors":[{"code":"MANIFEST_BLOB_UNKNOWN","message":"blob unknown to registry"}]}')
+
+
+def _kit_manifest(s: Setup) -> bytes:
+    want = _kit(s.fake)
+    return s.fake.repo("acme/kit").manifests[str(want.digest)][1]
+
+
+def test_manifest_blob_unknown_right_after_the_blobs_is_retried_with_backoff() -> None:
+    s = Setup()
+    data = _kit_manifest(s)
+    s.net.fault(lambda r: r.method == "PUT" and "/manifests/" in r.path, times=2, respond=_manifest_blob_unknown)
+    desc = s.repo().push_manifest(data, MANIFEST, tag="v2")
+    assert s.fake.repo("acme/kit").tags["v2"] == str(desc.digest)
+    assert len(s.net.requests("PUT")) == 3
+    assert s.sleeps == [0.5, 1.0]  # injected sleep: the test does not wait
+
+
+def test_manifest_blob_unknown_that_persists_is_bounded_and_names_the_code() -> None:
+    s = Setup()
+    data = _kit_manifest(s)
+    s.net.fault(lambda r: r.method == "PUT" and "/manifests/" in r.path, times=100, respond=_manifest_blob_unknown)
+    with pytest.raises(RegistryError, match="MANIFEST_BLOB_UNKNOWN"):
+        s.repo().push_manifest(data, MANIFEST, tag="v2")
+    assert len(s.net.requests("PUT")) == s.registry.retry.settle_attempts == 5
+    assert s.sleeps == [0.5, 1.0, 2.0, 4.0]
+
+
+def test_other_manifest_400s_are_not_retried() -> None:
+    s = Setup()
+    data = _kit_manifest(s)
+    s.net.fault(lambda r: r.method == "PUT" and "/manifests/" in r.path, times=100,
+                respond=lambda r: FakeResponse(400, {}, b'{"errors":[{"code":"MANIFEST_INVALID","message":"bad"}]}'))
+    with pytest.raises(RegistryError, match="does not accept this artifact"):
+        s.repo().push_manifest(data, MANIFEST, tag="v2")
+    assert len(s.net.requests("PUT")) == 1 and s.sleeps == []
+
+
+# -- referrers endpoint answers that are not the API ----------------------------------------------
+
+
+@pytest.mark.parametrize("answer", [
+    FakeResponse(303, {"Location": "https://registry.test/v2/acme/kit/tags/list"}),
+    FakeResponse(301, {"Location": "/elsewhere"}),
+    FakeResponse(307, {"Location": "https://cdn.test/x"}),
+    FakeResponse(400, {"Content-Type": "application/json"}, b'{"errors":[{"code":"UNSUPPORTED"}]}'),
+    FakeResponse(405, {}, b""),
+    FakeResponse(501, {}, b"not implemented"),
+    FakeResponse(200, {"Content-Type": "text/html"}, b"<html>login</html>"),
+    FakeResponse(200, {"Content-Type": OCI_INDEX}, b"<html>not json</html>"),
+    FakeResponse(200, {"Content-Type": OCI_INDEX}, b'{"schemaVersion":2,"manifests":"nope"}'),
+], ids=["303", "301", "307", "400", "405", "501", "200-html", "200-index-not-json", "200-invalid-index"])
+def test_referrers_answers_that_are_not_an_oci_index_mean_no_api(answer: FakeResponse) -> None:
+    s = Setup(referrers_api=True)
+    subject = _kit(s.fake)
+    s.net.fault(lambda r: "/referrers/" in r.path, times=100, respond=lambda r: answer)
+    repo = s.repo()
+    assert repo.referrers(subject.digest) is None
+    # so _referrers falls back to the sha256-<hex> tag, and the endpoint is not asked again
+    empty = Descriptor("application/vnd.oci.empty.v1+json", Digest.of_bytes(b"{}"), 2)
+    repo.push_blob(empty, io.BytesIO(b"{}"))
+    pushed = push_referrer(repo, Manifest(empty, (empty,), {"k": "v"}, "application/vnd.example+json", subject))
+    assert f"sha256-{subject.digest.hex}" in s.fake.repo("acme/kit").tags
+    assert [d.digest for d in list_referrers(repo, subject.digest)] == [pushed.digest]
+    assert len([r for r in s.net.log if "/referrers/" in r.path]) == 1
+    assert s.net.requests(host="cdn.test") == []  # a redirect is not followed
+
+
+def test_referrers_server_errors_are_not_mistaken_for_no_api() -> None:
+    s = Setup(referrers_api=True)
+    subject = _kit(s.fake)
+    s.net.fault(lambda r: "/referrers/" in r.path, times=100, respond=lambda r: FakeResponse(500, {}, b""))
+    with pytest.raises(NetworkError):
+        s.repo().referrers(subject.digest)
+    assert s.registry._referrers_api is None
+
+
+def test_chunk_sizes_must_be_positive() -> None:
+    from ocikit.errors import UsageError
+
+    with pytest.raises(UsageError, match="chunk"):
+        Registry(HOST, RegistryOptions(), transport=FakeNetwork(), credentials=Credential(), chunk_size=0)
