@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import CliRunner
 
 from _registry_fixtures import *  # noqa: F403  (registry, tls_registry, auth_registry fixtures)
 
@@ -32,24 +33,38 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return h
 
 
+@dataclass(frozen=True)
+class Run:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
 class Cli:
-    """Runs the real CLI entry point in-process and returns click's Result."""
+    """Runs ``ocikit.cli.main`` in-process: the real error boundary (one error line, exit codes)."""
 
     def __init__(self, home: Path) -> None:
         self.home = home
 
-    def __call__(self, *args: str, input: str | None = None, ok: bool = True) -> Result:
-        from ocikit.cli import cli
+    def __call__(self, *args: str, input: str | None = None, ok: bool = True) -> Run:
+        from ocikit.cli import main
 
-        runner = CliRunner()
-        result = runner.invoke(cli, ["--home", str(self.home), *args], input=input, catch_exceptions=True)
-        if result.exception is not None and not isinstance(result.exception, SystemExit):
-            raise result.exception
-        if ok and result.exit_code != 0:
-            raise AssertionError(
-                f"ocikit {' '.join(args)} exited {result.exit_code}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
-            )
-        return result
+        with CliRunner().isolation(input=input) as streams:
+            try:
+                rv = main(["--home", str(self.home), *args])
+                code = rv if isinstance(rv, int) else 0
+            except SystemExit as e:
+                code = e.code if isinstance(e.code, int) else 1
+            out, err = streams[0].getvalue().decode(), streams[1].getvalue().decode()
+        if ok and code != 0:
+            raise AssertionError(f"ocikit {' '.join(args)} exited {code}\nstdout:\n{out}\nstderr:\n{err}")
+        if code != 0 and not any(a.startswith("-v") or a == "--verbose" for a in args):
+            assert "Traceback" not in err, err  # errors are one line plus a hint, never a traceback
+        return Run(code, out, err)
 
 
 @pytest.fixture

@@ -1,3 +1,5 @@
+import sys
+
 from ocikit.cli import main
 
-main()
+sys.exit(main())

@@ -6,44 +6,11 @@ import json
 import os
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-
-@dataclass
-class Run:
-    exit_code: int
-    stdout: str
-    stderr: str
-
-
-class Cli:
-    """Runs ``ocikit.cli.main`` in-process: the real error boundary (error line, exit codes)."""
-
-    def __init__(self, home: Path) -> None:
-        self.home = home
-
-    def __call__(self, *args: str, ok: bool = True) -> Run:
-        from ocikit.cli import main
-
-        with CliRunner().isolation() as streams:
-            try:
-                main(["--home", str(self.home), *args])
-                code = 0
-            except SystemExit as e:
-                code = e.code if isinstance(e.code, int) else 1
-            out, err = streams[0].getvalue().decode(), streams[1].getvalue().decode()
-        if ok and code != 0:
-            raise AssertionError(f"ocikit {' '.join(args)} exited {code}\nstdout:\n{out}\nstderr:\n{err}")
-        return Run(code, out, err)
-
-
-@pytest.fixture
-def cli(home: Path) -> Cli:  # the shared fixture re-raises library errors; this one goes through main()
-    return Cli(home)
+from conftest import Cli  # type: ignore[import-not-found]
 
 
 def _project(root: Path, *, version: str, accuracy: float, rows: list[str], parent: str | None = None,

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from compat.kitmake import MainCli
+from conftest import Cli  # type: ignore[import-not-found]
 
 
 @pytest.fixture
-def ocikit(home: Path) -> MainCli:
-    return MainCli(home)
+def ocikit(home: Path) -> Cli:
+    return Cli(home)
 
 
 def _project(root: Path, name: str = "demo", author: str = "ML team", content: str = "w") -> Path:
@@ -26,7 +26,7 @@ def _project(root: Path, name: str = "demo", author: str = "ML team", content: s
     return root
 
 
-def test_pack_list_inspect_info(ocikit: MainCli, tmp_path: Path) -> None:
+def test_pack_list_inspect_info(ocikit: Cli, tmp_path: Path) -> None:
     ctx = _project(tmp_path / "p")
     run = ocikit("pack", str(ctx), "-t", "acme/demo:1.0.0,latest", "--no-sbom")
     digest = run.stdout.strip().removeprefix("Model saved: ")
@@ -48,7 +48,7 @@ def test_pack_list_inspect_info(ocikit: MainCli, tmp_path: Path) -> None:
     assert ocikit("info", "acme/demo:latest").stdout.startswith("manifestVersion: 1.0.0\npackage:\n  name: demo")
 
 
-def test_list_empty_and_untagged(ocikit: MainCli, tmp_path: Path) -> None:
+def test_list_empty_and_untagged(ocikit: Cli, tmp_path: Path) -> None:
     assert json.loads(ocikit("list", "--json").stdout) == []
     ocikit("pack", str(_project(tmp_path / "a")), "-t", "x/y:1", "--no-sbom")
     ocikit("pack", str(_project(tmp_path / "b", content="v2")), "-t", "x/y:1", "--no-sbom")
@@ -56,7 +56,7 @@ def test_list_empty_and_untagged(ocikit: MainCli, tmp_path: Path) -> None:
     assert [r.split()[1] for r in rows].count("<none>") == 1  # the re-pointed tag leaves the old one untagged
 
 
-def test_pack_dry_run_and_json(ocikit: MainCli, tmp_path: Path, home: Path) -> None:
+def test_pack_dry_run_and_json(ocikit: Cli, tmp_path: Path, home: Path) -> None:
     ctx = _project(tmp_path / "p")
     out = ocikit("pack", str(ctx), "-t", "d/r:1", "--dry-run").stdout
     assert "model layer model: 1 files" in out and "model/w.bin" in out
@@ -65,7 +65,7 @@ def test_pack_dry_run_and_json(ocikit: MainCli, tmp_path: Path, home: Path) -> N
     assert result["layers"][0]["mediaType"] == "application/vnd.kitops.modelkit.model.v1.tar"
 
 
-def test_pack_requires_a_tag_and_reports_errors(ocikit: MainCli, tmp_path: Path) -> None:
+def test_pack_requires_a_tag_and_reports_errors(ocikit: Cli, tmp_path: Path) -> None:
     ctx = _project(tmp_path / "p")
     assert ocikit("pack", str(ctx), ok=False).exit_code == 2
     (ctx / "model/leak").symlink_to("/etc/hostname")
@@ -75,7 +75,7 @@ def test_pack_requires_a_tag_and_reports_errors(ocikit: MainCli, tmp_path: Path)
     assert "hint:" in run.stderr and "Traceback" not in run.stderr
 
 
-def test_unpack_cli(ocikit: MainCli, tmp_path: Path) -> None:
+def test_unpack_cli(ocikit: Cli, tmp_path: Path) -> None:
     ocikit("pack", str(_project(tmp_path / "p")), "-t", "u/k:1", "--no-sbom")
     target = tmp_path / "out"
     result = json.loads(ocikit("unpack", "u/k:1", "-d", str(target), "--filter", "model", "--json").stdout)
@@ -87,7 +87,7 @@ def test_unpack_cli(ocikit: MainCli, tmp_path: Path) -> None:
     assert ocikit("unpack", "nope/x:1", "-d", str(target), ok=False).exit_code == 6
 
 
-def test_tag_and_remove_semantics(ocikit: MainCli, tmp_path: Path) -> None:
+def test_tag_and_remove_semantics(ocikit: Cli, tmp_path: Path) -> None:
     digest = ocikit("pack", str(_project(tmp_path / "p")), "-t", "r/k:a,b,c", "--no-sbom").stdout.split()[-1]
     assert ocikit("tag", "r/k:a", "other/k:z").stdout.startswith("Tagged other/k:z@")
     # by tag with several tags: only untag
@@ -106,7 +106,7 @@ def test_tag_and_remove_semantics(ocikit: MainCli, tmp_path: Path) -> None:
     assert ocikit("remove", "d/k:1", ok=False).exit_code == 6
 
 
-def test_remove_all(ocikit: MainCli, tmp_path: Path) -> None:
+def test_remove_all(ocikit: Cli, tmp_path: Path) -> None:
     ocikit("pack", str(_project(tmp_path / "a")), "-t", "x/y:1")
     ocikit("pack", str(_project(tmp_path / "b", content="v2")), "-t", "x/y:1")  # first one now untagged
     removed = ocikit("remove", "--all").stdout.splitlines()

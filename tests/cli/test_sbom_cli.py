@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from _sbom_kits import (
     PROJECT_FILES,
@@ -19,6 +18,7 @@ from _sbom_kits import (
     unpack_files,
     write_project,
 )
+from conftest import Cli, Run  # type: ignore[import-not-found]
 from ocikit._layout import LocalStore
 from ocikit._oci import KITOPS_CONFIG, MANIFEST, Descriptor, Manifest
 from ocikit._reference import Reference
@@ -27,24 +27,9 @@ from ocikit._sbom import attach_sbom, build_sbom
 REF = "localhost/acme/sentiment:1.0.0"
 
 
-@dataclass
-class Run:
-    exit_code: int
-    stdout: str
-    stderr: str
-
-
 def run(home: Path, *args: str) -> Run:
     """``ocikit.cli.main`` in-process: one error line, a hint, the class's exit code."""
-    from ocikit.cli import main
-
-    with CliRunner().isolation() as streams:
-        try:
-            main(["--home", str(home), *args])
-            code = 0
-        except SystemExit as e:
-            code = e.code if isinstance(e.code, int) else 1
-        return Run(code, streams[0].getvalue().decode(), streams[1].getvalue().decode())
+    return Cli(home)(*args, ok=False)
 
 
 @dataclass

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import io
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
+from conftest import Cli  # type: ignore[import-not-found]
 from ocikit._layout import LocalStore
 from ocikit._oci import KITOPS_CONFIG, MANIFEST, Descriptor, Manifest
 from ocikit._storage import Storage
@@ -31,41 +30,6 @@ def make_modelkit(storage: Storage, version: str, f1: float) -> Descriptor:
     return storage.push_manifest(Manifest(config_desc, (layer_desc,)).to_bytes(), MANIFEST, tag=version)
 
 
-@dataclass
-class Run:
-    exit_code: int
-    stdout: str
-    stderr: str
-
-
-class Ocikit:
-    """Runs ``ocikit.cli.main`` in-process: the real error boundary (one error line, exit codes)."""
-
-    def __init__(self, home: Path) -> None:
-        self.home = home
-
-    def __call__(self, *args: str, ok: bool = True) -> Run:
-        from ocikit.cli import main
-
-        with CliRunner().isolation() as streams:
-            try:
-                main(["--home", str(self.home), *args])
-                code = 0
-            except SystemExit as e:
-                code = e.code if isinstance(e.code, int) else 1
-            out, err = streams[0].getvalue().decode(), streams[1].getvalue().decode()
-        if ok and code != 0:
-            raise AssertionError(f"ocikit {' '.join(args)} exited {code}\nstdout:\n{out}\nstderr:\n{err}")
-        if not ok:
-            assert "Traceback" not in err
-        return Run(code, out, err)
-
-
-@pytest.fixture
-def cli(home: Path) -> Ocikit:  # the shared fixture re-raises library errors; this one goes through main()
-    return Ocikit(home)
-
-
 @pytest.fixture
 def kits(home: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Descriptor]:
     monkeypatch.setattr("ocikit._stages.SETTLE_SECONDS", 0.0)
@@ -73,7 +37,7 @@ def kits(home: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Descriptor]:
     return {v: make_modelkit(repo, v, f1) for v, f1 in (("1.3.0", 0.91), ("1.4.0", 0.93), ("1.5.0", 0.85))}
 
 
-def test_promote_stages_history_rollback(cli: Ocikit, kits: dict[str, Descriptor]) -> None:
+def test_promote_stages_history_rollback(cli: Cli, kits: dict[str, Descriptor]) -> None:
     out = cli("promote", f"{REPO}:1.3.0", "--to", "staging", "--reason", "nightly retrain", "--actor", "ci")
     assert "promoted staging" in out.stdout and "1.3.0" in out.stdout
     cli("promote", f"{REPO}:1.3.0", "--to", "production", "--reason", "passed shadow", "--actor", "alice",
@@ -112,7 +76,7 @@ def test_promote_stages_history_rollback(cli: Ocikit, kits: dict[str, Descriptor
     assert data["events"][0]["previous"] == data["events"][1]["digest"]
 
 
-def test_failed_gate_exits_3_and_changes_nothing(cli: Ocikit, kits: dict[str, Descriptor], home: Path) -> None:
+def test_failed_gate_exits_3_and_changes_nothing(cli: Cli, kits: dict[str, Descriptor], home: Path) -> None:
     cli("promote", f"{REPO}:1.4.0", "--to", "production", "--reason", "ok")
     index_before = (home / "store" / "index.json").read_bytes()
     result = cli("promote", f"{REPO}:1.5.0", "--to", "production", "--reason", "try",
@@ -123,14 +87,14 @@ def test_failed_gate_exits_3_and_changes_nothing(cli: Ocikit, kits: dict[str, De
     assert (home / "store" / "index.json").read_bytes() == index_before
 
 
-def test_bad_expression_is_a_usage_error(cli: Ocikit, kits: dict[str, Descriptor]) -> None:
+def test_bad_expression_is_a_usage_error(cli: Cli, kits: dict[str, Descriptor]) -> None:
     result = cli("promote", f"{REPO}:1.4.0", "--to", "production", "--reason", "x",
                  "--require", "model.f1 >= import os", ok=False)
     assert result.exit_code == 2
     assert "invalid gate expression" in result.stderr
 
 
-def test_policy_forbids_skipping_staging(cli: Ocikit, kits: dict[str, Descriptor], tmp_path: Path) -> None:
+def test_policy_forbids_skipping_staging(cli: Cli, kits: dict[str, Descriptor], tmp_path: Path) -> None:
     policy = tmp_path / "stages.yaml"
     policy.write_text("stages:\n  production:\n    from: staging\n")
     result = cli("promote", f"{REPO}:1.4.0", "--to", "production", "--reason", "skip", "--policy", str(policy),
@@ -140,7 +104,7 @@ def test_policy_forbids_skipping_staging(cli: Ocikit, kits: dict[str, Descriptor
     cli("promote", f"{REPO}:1.4.0", "--to", "production", "--reason", "then", "--policy", str(policy))
 
 
-def test_history_of_unknown_stage_and_repository_with_tag(cli: Ocikit, kits: dict[str, Descriptor]) -> None:
+def test_history_of_unknown_stage_and_repository_with_tag(cli: Cli, kits: dict[str, Descriptor]) -> None:
     result = cli("history", REPO, "--stage", "production", ok=False)
     assert result.exit_code == 6 and "no history" in result.stderr
     result = cli("stages", f"{REPO}:1.4.0", ok=False)
@@ -150,7 +114,7 @@ def test_history_of_unknown_stage_and_repository_with_tag(cli: Ocikit, kits: dic
     assert cli("stages", REPO, "--json").stdout.strip() == "[]"
 
 
-def test_signed_history(cli: Ocikit, kits: dict[str, Descriptor], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_signed_history(cli: Cli, kits: dict[str, Descriptor], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OCIKIT_PASSWORD", "")
     cli("keygen", "--output-prefix", str(tmp_path / "release"))
     cli("keygen", "--output-prefix", str(tmp_path / "other"))

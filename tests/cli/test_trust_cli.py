@@ -5,13 +5,12 @@ from __future__ import annotations
 import io
 import json
 import stat
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 import cosign_verifier
+from conftest import Cli  # type: ignore[import-not-found]
 from ocikit._keys import is_encrypted, load_private_key
 from ocikit._layout import LocalStore
 from ocikit._oci import KITOPS_CONFIG, MANIFEST, Descriptor, Manifest
@@ -30,41 +29,8 @@ def _modelkit(home: Path, tag: str = "1.0.0", content: bytes = b"weights", name:
     return repo.push_manifest(Manifest(cfg_desc, (layer,)).to_bytes(), MANIFEST, tag=tag)
 
 
-@dataclass
-class Run:
-    exit_code: int
-    stdout: str
-    stderr: str
-
-
-class Ocikit:
-    """Runs ``ocikit.cli.main`` (the real error boundary: one error line, exit codes) in-process."""
-
-    def __init__(self, home: Path) -> None:
-        self.home = home
-
-    def __call__(self, *args: str, input: str | None = None, ok: bool = True) -> Run:
-        from ocikit.cli import main
-
-        with CliRunner().isolation(input=input) as streams:
-            try:
-                main(["--home", str(self.home), *args])
-                code = 0
-            except SystemExit as e:
-                code = e.code if isinstance(e.code, int) else 1
-            out, err = streams[0].getvalue().decode(), streams[1].getvalue().decode()
-        if ok and code != 0:
-            raise AssertionError(f"ocikit {' '.join(args)} exited {code}\nstdout:\n{out}\nstderr:\n{err}")
-        return Run(code, out, err)
-
-
 @pytest.fixture
-def cli(home: Path) -> Ocikit:  # the shared fixture re-raises errors; this one goes through main()
-    return Ocikit(home)
-
-
-@pytest.fixture
-def keypair(cli: Ocikit, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+def keypair(cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
     monkeypatch.chdir(tmp_path)
     cli("keygen", input="")
     return tmp_path / "cosign.key", tmp_path / "cosign.pub"
@@ -82,7 +48,7 @@ def _one_error_line(stderr: str) -> str:
 
 
 def test_keygen_defaults_to_cosign_prefix_unencrypted_without_a_terminal(
-    cli: Ocikit, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
     result = cli("keygen")
@@ -92,7 +58,7 @@ def test_keygen_defaults_to_cosign_prefix_unencrypted_without_a_terminal(
     assert not is_encrypted(tmp_path / "cosign.key")
 
 
-def test_keygen_password_stdin_encrypts_and_never_echoes(cli: Ocikit, tmp_path: Path) -> None:
+def test_keygen_password_stdin_encrypts_and_never_echoes(cli: Cli, tmp_path: Path) -> None:
     prefix = tmp_path / "release"
     result = cli("keygen", "--output-prefix", str(prefix), "--password-stdin", input="correct horse\n")
     assert "(encrypted;" in result.stdout
@@ -101,7 +67,7 @@ def test_keygen_password_stdin_encrypts_and_never_echoes(cli: Ocikit, tmp_path: 
     load_private_key(tmp_path / "release.key", "correct horse")
 
 
-def test_keygen_refuses_to_overwrite(cli: Ocikit, keypair: tuple[Path, Path]) -> None:
+def test_keygen_refuses_to_overwrite(cli: Cli, keypair: tuple[Path, Path]) -> None:
     before = keypair[0].read_bytes()
     result = cli("keygen", ok=False)
     assert result.exit_code == 1
@@ -112,7 +78,7 @@ def test_keygen_refuses_to_overwrite(cli: Ocikit, keypair: tuple[Path, Path]) ->
     assert keypair[0].read_bytes() != before
 
 
-def test_keygen_cosign_format(cli: Ocikit, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_keygen_cosign_format(cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OCIKIT_PASSWORD", "pw")
     cli("keygen", "--output-prefix", str(tmp_path / "c"), "--cosign-format")
     assert (tmp_path / "c.key").read_bytes().startswith(b"-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----")
@@ -122,7 +88,7 @@ def test_keygen_cosign_format(cli: Ocikit, tmp_path: Path, monkeypatch: pytest.M
 # --------------------------------------------------------------------------------- sign / verify
 
 
-def test_sign_then_verify_local(cli: Ocikit, home: Path, keypair: tuple[Path, Path]) -> None:
+def test_sign_then_verify_local(cli: Cli, home: Path, keypair: tuple[Path, Path]) -> None:
     desc = _modelkit(home)
     signed = cli("sign", "acme/sentiment:1.0.0", "--key", str(keypair[0]), "-a", "ci=release")
     assert "Signed acme/sentiment:1.0.0@" in signed.stdout
@@ -144,7 +110,7 @@ def test_sign_then_verify_local(cli: Ocikit, home: Path, keypair: tuple[Path, Pa
     cosign_verifier.verify(source, str(desc.digest), NAME, keypair[1].read_bytes(), {"ci": "release"})
 
 
-def test_sign_again_is_idempotent_and_json(cli: Ocikit, home: Path, keypair: tuple[Path, Path]) -> None:
+def test_sign_again_is_idempotent_and_json(cli: Cli, home: Path, keypair: tuple[Path, Path]) -> None:
     _modelkit(home)
     first = json.loads(cli("sign", "acme/sentiment:1.0.0", "--key", str(keypair[0]), "--json").stdout)
     second = json.loads(cli("sign", "acme/sentiment:1.0.0", "--key", str(keypair[0]), "--json").stdout)
@@ -153,7 +119,7 @@ def test_sign_again_is_idempotent_and_json(cli: Ocikit, home: Path, keypair: tup
     assert first["local"] is True
 
 
-def test_verify_with_key_from_environment(cli: Ocikit, home: Path, keypair: tuple[Path, Path],
+def test_verify_with_key_from_environment(cli: Cli, home: Path, keypair: tuple[Path, Path],
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     _modelkit(home)
     cli("sign", "acme/sentiment:1.0.0", "--key", str(keypair[0]))
@@ -161,7 +127,7 @@ def test_verify_with_key_from_environment(cli: Ocikit, home: Path, keypair: tupl
     cli("verify", "acme/sentiment:1.0.0")
 
 
-def test_verify_unsigned_exits_3(cli: Ocikit, home: Path, keypair: tuple[Path, Path]) -> None:
+def test_verify_unsigned_exits_3(cli: Cli, home: Path, keypair: tuple[Path, Path]) -> None:
     desc = _modelkit(home)
     result = cli("verify", "acme/sentiment:1.0.0", "--key", str(keypair[1]), ok=False)
     assert result.exit_code == 3
@@ -169,7 +135,7 @@ def test_verify_unsigned_exits_3(cli: Ocikit, home: Path, keypair: tuple[Path, P
     assert result.stdout == ""
 
 
-def test_verify_wrong_key_exits_3(cli: Ocikit, home: Path, keypair: tuple[Path, Path], tmp_path: Path) -> None:
+def test_verify_wrong_key_exits_3(cli: Cli, home: Path, keypair: tuple[Path, Path], tmp_path: Path) -> None:
     _modelkit(home)
     cli("sign", "acme/sentiment:1.0.0", "--key", str(keypair[0]))
     cli("keygen", "--output-prefix", str(tmp_path / "other"))
@@ -178,7 +144,7 @@ def test_verify_wrong_key_exits_3(cli: Ocikit, home: Path, keypair: tuple[Path, 
     assert "no signature verifies with this key" in _one_error_line(result.stderr)
 
 
-def test_verify_after_tag_moved_exits_3(cli: Ocikit, home: Path, keypair: tuple[Path, Path]) -> None:
+def test_verify_after_tag_moved_exits_3(cli: Cli, home: Path, keypair: tuple[Path, Path]) -> None:
     _modelkit(home, content=b"good")
     cli("sign", "acme/sentiment:1.0.0", "--key", str(keypair[0]))
     _modelkit(home, content=b"evil")  # 1.0.0 now names an unsigned manifest
@@ -187,7 +153,7 @@ def test_verify_after_tag_moved_exits_3(cli: Ocikit, home: Path, keypair: tuple[
     assert "is not signed" in _one_error_line(result.stderr)
 
 
-def test_verify_annotation_requirement(cli: Ocikit, home: Path, keypair: tuple[Path, Path]) -> None:
+def test_verify_annotation_requirement(cli: Cli, home: Path, keypair: tuple[Path, Path]) -> None:
     _modelkit(home)
     cli("sign", "acme/sentiment:1.0.0", "--key", str(keypair[0]), "-a", "stage=staging")
     cli("verify", "acme/sentiment:1.0.0", "--key", str(keypair[1]), "-a", "stage=staging")
@@ -196,13 +162,13 @@ def test_verify_annotation_requirement(cli: Ocikit, home: Path, keypair: tuple[P
     assert "annotation stage is 'staging', required 'production'" in _one_error_line(result.stderr)
 
 
-def test_bad_annotation_syntax_is_a_usage_error(cli: Ocikit, keypair: tuple[Path, Path]) -> None:
+def test_bad_annotation_syntax_is_a_usage_error(cli: Cli, keypair: tuple[Path, Path]) -> None:
     result = cli("sign", "acme/sentiment:1.0.0", "--key", str(keypair[0]), "-a", "novalue", ok=False)
     assert result.exit_code == 2
     assert "'novalue' is not key=value" in result.stderr
 
 
-def test_sign_with_encrypted_key(cli: Ocikit, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sign_with_encrypted_key(cli: Cli, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _modelkit(home)
     key = tmp_path / "enc.key"
     cli("keygen", "--output-prefix", str(tmp_path / "enc"), "--password-stdin", input="pw-123\n")
@@ -221,7 +187,7 @@ def test_sign_with_encrypted_key(cli: Ocikit, home: Path, tmp_path: Path, monkey
     cli("verify", "acme/sentiment:1.0.0", "--key", str(tmp_path / "enc.pub"))
 
 
-def test_keys_swapped_are_explained(cli: Ocikit, home: Path, keypair: tuple[Path, Path]) -> None:
+def test_keys_swapped_are_explained(cli: Cli, home: Path, keypair: tuple[Path, Path]) -> None:
     _modelkit(home)
     result = cli("verify", "acme/sentiment:1.0.0", "--key", str(keypair[0]), ok=False)
     assert result.exit_code == 1
@@ -230,7 +196,7 @@ def test_keys_swapped_are_explained(cli: Ocikit, home: Path, keypair: tuple[Path
     assert "signing needs the private key" in _one_error_line(result.stderr)
 
 
-def test_sign_missing_reference_exits_6(cli: Ocikit, keypair: tuple[Path, Path]) -> None:
+def test_sign_missing_reference_exits_6(cli: Cli, keypair: tuple[Path, Path]) -> None:
     result = cli("sign", "acme/nothing:1.0.0", "--key", str(keypair[0]), ok=False)
     assert result.exit_code == 6
     _one_error_line(result.stderr)

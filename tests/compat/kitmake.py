@@ -191,35 +191,3 @@ def store_modelkit(home: Path, repository: str, tag: str, layers: list[Layer], *
     return sha(data)
 
 
-@dataclass
-class Run:
-    exit_code: int
-    stdout: str
-    stderr: str
-
-    @property
-    def output(self) -> str:
-        return self.stdout + self.stderr
-
-
-class MainCli:
-    """Runs ``ocikit.cli.main`` (the real error boundary: one error line, exit codes) in-process."""
-
-    def __init__(self, home: Path) -> None:
-        self.home = home
-
-    def __call__(self, *args: str, input: str | None = None, ok: bool = True) -> Run:
-        from click.testing import CliRunner
-
-        from ocikit.cli import main
-
-        with CliRunner().isolation(input=input) as streams:
-            try:
-                main(["--home", str(self.home), *args])
-                code = 0
-            except SystemExit as e:
-                code = e.code if isinstance(e.code, int) else 1
-            out, err = streams[0].getvalue().decode(), streams[1].getvalue().decode()
-        if ok and code != 0:
-            raise AssertionError(f"ocikit {' '.join(args)} exited {code}\nstdout:\n{out}\nstderr:\n{err}")
-        return Run(code, out, err)

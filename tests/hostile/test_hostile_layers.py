@@ -13,7 +13,6 @@ import pytest
 
 from compat.kitmake import (
     Layer,
-    MainCli,
     dir_info,
     end,
     file_info,
@@ -22,11 +21,12 @@ from compat.kitmake import (
     store_modelkit,
     tar_of,
 )
+from conftest import Cli  # type: ignore[import-not-found]
 
 
 @pytest.fixture
-def cli(home: Path) -> MainCli:  # through main(): the real error boundary and exit codes
-    return MainCli(home)
+def cli(home: Path) -> Cli:  # through main(): the real error boundary and exit codes
+    return Cli(home)
 
 
 def _snapshot(root: Path, home: Path) -> set[str]:

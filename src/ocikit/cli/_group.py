@@ -99,7 +99,10 @@ def run(argv: list[str] | None = None) -> Any:
     """The click group under the one error boundary (``ocikit.cli.main``)."""
     verbose = any(a in ("-v", "-vv", "-vvv", "--verbose") for a in (argv if argv is not None else sys.argv[1:]))
     try:
-        return cli.main(args=argv, prog_name="ocikit", standalone_mode=False)
+        # With standalone_mode=False click returns the code of ctx.exit(N) instead of exiting;
+        # hand it to the caller (console script and __main__ both sys.exit() with it).
+        rv = cli.main(args=argv, prog_name="ocikit", standalone_mode=False)
+        return rv if isinstance(rv, int) else 0
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         sys.exit(130)
