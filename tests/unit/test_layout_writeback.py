@@ -1,0 +1,62 @@
+"""BlobWriter starts writeback while a large blob is written, and still fsyncs before the rename."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+from ocikit import _layout
+from ocikit._digest import Digest
+from ocikit._layout import LocalStore
+
+
+def _threads() -> set[str]:
+    return {t.name for t in threading.enumerate()}
+
+
+def test_large_blob_is_written_back_during_the_write_and_fsynced_at_commit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_layout, "WRITEBACK_STEP", 64 * 1024)
+    calls: list[str] = []
+    real_fdatasync, real_fsync = os.fdatasync, os.fsync
+    monkeypatch.setattr(os, "fdatasync", lambda fd: (calls.append("fdatasync"), real_fdatasync(fd))[1])
+    monkeypatch.setattr(os, "fsync", lambda fd: (calls.append("fsync"), real_fsync(fd))[1])
+    store = LocalStore(tmp_path / "store")
+    data = os.urandom(1024 * 1024)
+    with store.blob_writer() as w:
+        calls.clear()  # creating the store fsyncs its layout files
+        for i in range(0, len(data), 32 * 1024):
+            w.write(data[i : i + 32 * 1024])
+        digest, size = w.commit()
+    assert size == len(data)
+    assert digest == Digest.parse("sha256:" + hashlib.sha256(data).hexdigest())
+    assert store.blob_path(digest).read_bytes() == data
+    assert calls[0] == "fdatasync"  # writeback ran while writing
+    first_fsync = calls.index("fsync")  # the durable fsync of commit(), after every writeback
+    assert all(c == "fsync" for c in calls[first_fsync:])
+    assert "ocikit-writeback" not in _threads()
+
+
+def test_small_blob_starts_no_writeback_thread(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "store")
+    with store.blob_writer() as w:
+        w.write(b"small")
+        assert w._writeback is None
+        w.commit()
+
+
+def test_abandoned_blob_stops_writeback_and_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_layout, "WRITEBACK_STEP", 64 * 1024)
+    store = LocalStore(tmp_path / "store")
+    with pytest.raises(RuntimeError), store.blob_writer() as w:
+        w.write(os.urandom(256 * 1024))
+        assert w._writeback is not None
+        raise RuntimeError("pack failed")
+    assert "ocikit-writeback" not in _threads()
+    assert list((tmp_path / "store" / "ingest").iterdir()) == []
+    assert list((tmp_path / "store" / "blobs" / "sha256").iterdir()) == []
