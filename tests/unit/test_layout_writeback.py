@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -32,11 +33,14 @@ def test_large_blob_is_written_back_during_the_write_and_fsynced_at_commit(
         calls.clear()  # creating the store fsyncs its layout files
         for i in range(0, len(data), 32 * 1024):
             w.write(data[i : i + 32 * 1024])
+        deadline = time.monotonic() + 10
+        while "fdatasync" not in calls and time.monotonic() < deadline:
+            time.sleep(0.01)  # the writeback thread runs on its own; give it a moment
+        assert calls and calls[0] == "fdatasync"  # writeback ran before commit()
         digest, size = w.commit()
     assert size == len(data)
     assert digest == Digest.parse("sha256:" + hashlib.sha256(data).hexdigest())
     assert store.blob_path(digest).read_bytes() == data
-    assert calls[0] == "fdatasync"  # writeback ran while writing
     first_fsync = calls.index("fsync")  # the durable fsync of commit(), after every writeback
     assert all(c == "fsync" for c in calls[first_fsync:])
     assert "ocikit-writeback" not in _threads()
