@@ -61,6 +61,7 @@ from ocikit._reference import Reference
 from ocikit.errors import (
     DigestMismatchError,
     NotAModelKitError,
+    OcikitError,
     TargetExistsError,
     UnsafeArchiveError,
     UsageError,
@@ -297,6 +298,13 @@ def _extract_job(job: _Job, staging_fd: int, state: ExtractState, limits: Limits
         try:
             extracted = extract_layer(reader, root_fd, state, what=what,
                                       on_bytes=lambda n: progress.advance(key, n))
+        except UnsafeArchiveError as e:
+            # A tampered or corrupt blob usually breaks the tar first. Its digest is the better
+            # diagnosis ("tampered", not "hostile archive"): read the rest and report a mismatch
+            # when there is one -- unless that means fetching much more of a big layer.
+            if job.desc.size - hashed.count <= _MAX_DRAIN_FOR_DIAGNOSIS:
+                _raise_if_digest_mismatch(hashed, e)
+            raise
         finally:
             if prefix_fd is not None:
                 os.close(prefix_fd)
@@ -311,6 +319,20 @@ def _extract_job(job: _Job, staging_fd: int, state: ExtractState, limits: Limits
         hashed.close()
     progress.finish(key)
     return len(extracted)
+
+
+#: How much of a refused layer is still read to tell tampering (digest mismatch) from a hostile
+#: but intact archive.
+_MAX_DRAIN_FOR_DIAGNOSIS = 64 * 1024 * 1024
+
+
+def _raise_if_digest_mismatch(hashed: Any, cause: Exception) -> None:
+    try:
+        hashed.drain()
+    except DigestMismatchError as mismatch:
+        raise mismatch from cause
+    except (OSError, OcikitError):  # anything else: the layer's own error stays the one reported
+        pass
 
 
 def _open_staging_dirs(root_fd: int, rel: str, what: str) -> int:

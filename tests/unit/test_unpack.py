@@ -160,3 +160,29 @@ def test_not_a_modelkit(home: Path, tmp_path: Path) -> None:
     store.repository("localhost/other/art").push_manifest(manifest.to_bytes(), MANIFEST, tag="1")
     with pytest.raises(NotAModelKitError):
         unpack("other/art:1", tmp_path / "out", home=home)
+
+
+def test_tampered_layer_is_reported_as_digest_mismatch(kit: str, home: Path, tmp_path: Path) -> None:
+    """A changed byte in a tar header breaks the tar before the digest is checked at its end; the
+    error must still say what happened (tampered content), not "hostile archive"."""
+    import os
+
+    from ocikit._layout import LocalStore
+    from ocikit.errors import DigestMismatchError
+
+    store = LocalStore.at_home(home)
+    manifest_desc = store.repository("localhost/demo").resolve("1")
+    from ocikit._oci import Manifest
+
+    manifest = Manifest.from_bytes(store.repository("localhost/demo").fetch_manifest(manifest_desc))
+    blob = store.blob_path(manifest.layers[0].digest)
+    os.chmod(blob, 0o644)
+    data = bytearray(blob.read_bytes())
+    data[0] ^= 0x01  # first byte of the first tar header: its checksum no longer matches
+    blob.write_bytes(bytes(data))
+    out = tmp_path / "out"
+    with pytest.raises(DigestMismatchError, match="does not match its digest") as info:
+        unpack(kit, out, home=home)
+    assert isinstance(info.value.__cause__, UnsafeArchiveError)
+    assert not out.exists()
+
