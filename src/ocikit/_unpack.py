@@ -32,6 +32,7 @@ The Kitfile is written (YAML from the config) when no filter is given or a filte
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import logging
 import os
@@ -534,6 +535,32 @@ def unpack(
         sbom_bytes = _find_sbom(storage, desc.digest)
 
     target_path = Path(target).absolute()
+    try:
+        return _unpack_into(target_path, ref, desc, kitfile, collected, filter_set, sbom_bytes, overwrite,
+                            ignore_existing, limits, progress, verified)
+    except OSError as e:
+        # The target's file system refused (read-only, full, no permission): one clear line, not a
+        # traceback; _unpack_into has already removed the staging directory and a new target.
+        raise _target_error(e, target_path) from e
+
+
+def _target_error(e: OSError, target: Path) -> OcikitError:
+    reason = e.strerror or str(e)
+    if e.errno in (errno.ENOSPC, errno.EDQUOT):
+        return OcikitError(f"cannot unpack into {target}: {reason}",
+                           hint="free some disk space (or unpack elsewhere with -d) and run the command "
+                                "again; nothing was left behind")
+    if e.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return OcikitError(f"cannot write into {target}: {reason}",
+                           hint="choose a directory you can write to with -d")
+    where = f" ({e.filename})" if e.filename and STAGING_PREFIX not in str(e.filename) else ""
+    return OcikitError(f"unpacking into {target} failed: {reason}{where}",
+                       hint="check the target directory; nothing was left behind")
+
+
+def _unpack_into(target_path: Path, ref: Reference, desc: Descriptor, kitfile: Kitfile, collected: _Collected,
+                 filter_set: FilterSet, sbom_bytes: bytes | None, overwrite: bool, ignore_existing: bool,
+                 limits: Limits, progress: Progress, verified: bool) -> UnpackResult:
     created_target = not os.path.lexists(target_path)
     try:
         target_path.mkdir(parents=True, exist_ok=True)
@@ -541,7 +568,13 @@ def unpack(
         raise TargetExistsError(f"{target_path} exists and is not a directory") from e
     if not target_path.is_dir():
         raise TargetExistsError(f"{target_path} exists and is not a directory")
-    staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=target_path))
+    try:
+        staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=target_path))
+    except OSError:
+        if created_target:
+            with contextlib.suppress(OSError):
+                target_path.rmdir()
+        raise
     ok = False
     try:
         s_fd = os.open(staging, _DIR_FLAGS)

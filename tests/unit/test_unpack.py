@@ -186,3 +186,45 @@ def test_tampered_layer_is_reported_as_digest_mismatch(kit: str, home: Path, tmp
     assert isinstance(info.value.__cause__, UnsafeArchiveError)
     assert not out.exists()
 
+
+def test_read_only_target_is_one_clear_error(kit: str, home: Path, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+    import tempfile
+
+    from ocikit.errors import OcikitError
+
+    def refuse(*args: object, **kwargs: object) -> str:
+        raise OSError(errno.EROFS, "Read-only file system", str(tmp_path / "out" / ".ocikit-unpack-x"))
+
+    monkeypatch.setattr(tempfile, "mkdtemp", refuse)
+    out = tmp_path / "out"
+    with pytest.raises(OcikitError, match=r"cannot write into .*out: Read-only file system") as info:
+        unpack(kit, out, home=home)
+    assert info.value.exit_code == 1 and "-d" in info.value.hint
+    assert not out.exists()  # the target it created is gone again
+
+
+def test_full_disk_is_one_clear_error_and_leaves_nothing(kit: str, home: Path, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    from ocikit import _unpack
+    from ocikit.errors import OcikitError
+
+    real = _unpack.extract_layer
+    calls = []
+
+    def fill_up(*args: object, **kwargs: object) -> object:
+        calls.append(1)
+        if len(calls) == 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_unpack, "extract_layer", fill_up)
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(OcikitError, match=r"cannot unpack into .*No space left on device") as info:
+        unpack(kit, out, home=home)
+    assert "disk space" in info.value.hint
+    assert list(out.iterdir()) == []  # no staging directory, no partial files
