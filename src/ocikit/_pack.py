@@ -38,6 +38,7 @@ Untagged packs (``tag=None``, library only; the CLI requires ``-t``) are stored 
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import posixpath
@@ -76,7 +77,7 @@ from ocikit._oci import (
 )
 from ocikit._progress import SILENT, Progress
 from ocikit._reference import Reference, split_tags
-from ocikit.errors import PackError, UsageError
+from ocikit.errors import OcikitError, PackError, StoreError, UsageError
 
 if TYPE_CHECKING:
     from ocikit._kitfile import Kitfile
@@ -504,60 +505,78 @@ def pack(
         return PackResult(None, tuple(refs), None, None, loaded, (), None, plan, dry_run=True)
 
     store = LocalStore.at_home(home_path)
-    layers: list[PackedLayer] = []
-    reused: list[Digest] = []
-    for layer_plan in plan.layers:
-        packed, existed = _write_layer(store, layer_plan, compression, progress)
-        layers.append(packed)
-        if existed:
-            reused.append(packed.descriptor.digest)
-        log.info("saved %s layer %s", packed.kind, packed.descriptor.digest)
+    try:
+        layers: list[PackedLayer] = []
+        reused: list[Digest] = []
+        for layer_plan in plan.layers:
+            packed, existed = _write_layer(store, layer_plan, compression, progress)
+            layers.append(packed)
+            if existed:
+                reused.append(packed.descriptor.digest)
+            log.info("saved %s layer %s", packed.kind, packed.descriptor.digest)
 
-    infos = {(layer.section, layer.index): LayerInfo(layer.descriptor.digest, layer.diff_id) for layer in layers}
-    kitfile_json = loaded.to_config_json(infos)
-    annotations = {ANNOTATION_CLI_VERSION: f"ocikit-{__version__}"}
-    created = _created()
-    if created is not None:
-        annotations[ANNOTATION_CREATED] = created
-    if format == "modelpack":
-        from ocikit._modelpack import ANNOTATION_KITFILE, build_config, created_at
+        infos = {(layer.section, layer.index): LayerInfo(layer.descriptor.digest, layer.diff_id) for layer in layers}
+        kitfile_json = loaded.to_config_json(infos)
+        annotations = {ANNOTATION_CLI_VERSION: f"ocikit-{__version__}"}
+        created = _created()
+        if created is not None:
+            annotations[ANNOTATION_CREATED] = created
+        if format == "modelpack":
+            from ocikit._modelpack import ANNOTATION_KITFILE, build_config, created_at
 
-        config_bytes = build_config(loaded, layers, created_at())
-        config_type, artifact_type = MODELPACK_CONFIG, MODELPACK_MANIFEST_ARTIFACT
-        annotations[ANNOTATION_KITFILE] = kitfile_json.decode("utf-8")
-    else:
-        config_bytes = kitfile_json
-        config_type, artifact_type = KITOPS_CONFIG, KITOPS_MANIFEST_ARTIFACT
-    config_digest = store.put_bytes(config_bytes)
-    config_desc = Descriptor(config_type, config_digest, len(config_bytes))
-    manifest = Manifest(config_desc, tuple(layer.descriptor for layer in layers), annotations,
-                        artifact_type, None, MANIFEST)
-    data = manifest.to_bytes()
-    first = refs[0] if refs else None
-    repo = store.repository(first.name if first else UNTAGGED_REPOSITORY)
-    displaced = [_current(store, ref) for ref in refs]
-    desc = repo.push_manifest(data, MANIFEST, tag=first.tag if first else None)
-    for ref in refs[1:]:
-        store.repository(ref.name).push_manifest(data, MANIFEST, tag=ref.tag)
-    for ref, old in zip(refs, displaced, strict=True):
-        if old is not None and old.digest != desc.digest:
-            _keep_untagged(store, ref.name, old)
-    log.info("saved manifest %s", desc.digest)
+            config_bytes = build_config(loaded, layers, created_at())
+            config_type, artifact_type = MODELPACK_CONFIG, MODELPACK_MANIFEST_ARTIFACT
+            annotations[ANNOTATION_KITFILE] = kitfile_json.decode("utf-8")
+        else:
+            config_bytes = kitfile_json
+            config_type, artifact_type = KITOPS_CONFIG, KITOPS_MANIFEST_ARTIFACT
+        config_digest = store.put_bytes(config_bytes)
+        config_desc = Descriptor(config_type, config_digest, len(config_bytes))
+        manifest = Manifest(config_desc, tuple(layer.descriptor for layer in layers), annotations,
+                            artifact_type, None, MANIFEST)
+        data = manifest.to_bytes()
+        first = refs[0] if refs else None
+        repo = store.repository(first.name if first else UNTAGGED_REPOSITORY)
+        displaced = [_current(store, ref) for ref in refs]
+        desc = repo.push_manifest(data, MANIFEST, tag=first.tag if first else None)
+        for ref in refs[1:]:
+            store.repository(ref.name).push_manifest(data, MANIFEST, tag=ref.tag)
+        for ref, old in zip(refs, displaced, strict=True):
+            if old is not None and old.digest != desc.digest:
+                _keep_untagged(store, ref.name, old)
+        log.info("saved manifest %s", desc.digest)
 
-    sbom_digest: Digest | None = None
-    if sbom:
-        sbom_digest = _attach_sbom(repo, loaded, layers, desc, first, ctx, sbom_env, config_desc)
-    if sign_key is not None:
-        from ocikit._signing import sign_descriptor
+        sbom_digest: Digest | None = None
+        if sbom:
+            sbom_digest = _attach_sbom(repo, loaded, layers, desc, first, ctx, sbom_env, config_desc)
+        if sign_key is not None:
+            from ocikit._signing import sign_descriptor
 
-        signed: set[str] = set()
-        for ref in refs:
-            if ref.name not in signed:  # the signature tag is per repository, not per tag
-                signed.add(ref.name)
-                sign_descriptor(store.repository(ref.name), ref, desc, sign_key,
-                                password=os.environ.get("OCIKIT_PASSWORD"))
-    return PackResult(desc.digest, tuple(refs), manifest, desc, loaded, tuple(layers), sbom_digest, plan,
-                      reused=tuple(reused))
+            signed: set[str] = set()
+            for ref in refs:
+                if ref.name not in signed:  # the signature tag is per repository, not per tag
+                    signed.add(ref.name)
+                    sign_descriptor(store.repository(ref.name), ref, desc, sign_key,
+                                    password=os.environ.get("OCIKIT_PASSWORD"))
+        return PackResult(desc.digest, tuple(refs), manifest, desc, loaded, tuple(layers), sbom_digest, plan,
+                          reused=tuple(reused))
+    except OSError as e:
+        # A full disk, a read-only store or an unreadable project file: one clear line, not a
+        # traceback. Blobs are written to temporary files first, so nothing partial is left.
+        raise _write_error(e, store.root) from e
+
+
+def _write_error(e: OSError, store_root: Path) -> OcikitError:
+    reason = e.strerror or str(e)
+    filename = str(e.filename) if e.filename else ""
+    if e.errno in (errno.ENOSPC, errno.EDQUOT):
+        return StoreError(f"no space left on the device while writing to the local store {store_root}",
+                          hint="free some disk space (or use another --home) and run the command again")
+    if filename and not filename.startswith(str(store_root)):
+        return PackError(f"cannot read {filename}: {reason}",
+                         hint="check that every file the Kitfile names can be read")
+    return StoreError(f"cannot write to the local store {store_root}: {reason}",
+                      hint="check that --home (or $OCIKIT_HOME) is a writable directory")
 
 
 def _current(store: LocalStore, ref: Reference) -> Descriptor | None:

@@ -287,3 +287,35 @@ def test_parent_cycle_and_depth(home: Path, tmp_path: Path) -> None:
     _make(ctx, "manifestVersion: 1.0.0\nmodel:\n  path: t/self:1\n", "", [], [])
     with pytest.raises(PackError, match="cycle"):
         pack(ctx, tag="t/self:1", home=home, sbom=False)
+
+
+@pytest.mark.parametrize("err,expected,hint", [
+    (OSError(28, "No space left on device"), r"no space left on the device while writing to the local store",
+     "disk space"),
+    (OSError(30, "Read-only file system"), r"cannot write to the local store .*: Read-only file system", "--home"),
+    (OSError(13, "Permission denied", "PROJECT/model/w.bin"), r"cannot read .*model/w\.bin: Permission denied",
+     "can be read"),
+])
+def test_write_errors_are_one_clear_error(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                          err: OSError, expected: str, hint: str) -> None:
+    """A full disk, a read-only store or an unreadable file: an ocikit error, not a traceback, and
+    no tag, manifest or blob left behind."""
+    from ocikit import _pack
+    from ocikit._layout import LocalStore
+    from ocikit.errors import OcikitError
+
+    ctx = _project(tmp_path)
+    if err.filename:
+        err.filename = str(ctx / "model/w.bin")
+
+    def fail(*args: object, **kwargs: object) -> object:
+        raise err
+
+    monkeypatch.setattr(_pack, "write_tar", fail)
+    with pytest.raises(OcikitError, match=expected) as info:
+        pack(ctx, tag="t/full:1", home=home, sbom=False)
+    assert info.value.exit_code == 1 and hint in info.value.hint
+    store = LocalStore.at_home(home)
+    assert list(store.entries()) == []
+    assert list((home / "store/blobs/sha256").iterdir()) == []
+    assert list((home / "store/ingest").iterdir()) == []
