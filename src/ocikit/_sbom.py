@@ -1014,6 +1014,9 @@ def _hash_file(path: Path) -> str:
     return h.hexdigest()
 
 
+_BAD_SBOM_HINT = "pass the CycloneDX SBOM of the ModelKit: 'ocikit sbom REF -o FILE', or the SBOM.json unpack wrote"
+
+
 def verify_files(
     directory: str | os.PathLike[str], sbom_path: str | os.PathLike[str] | None = None
 ) -> VerifyFilesResult:
@@ -1039,7 +1042,8 @@ def verify_files(
     try:
         doc = _parse_sbom(data, str(sbom_file))
     except VerificationError as e:
-        raise FileVerificationError(str(e)) from e
+        # The SBOM itself is unusable: saying "the files on disk differ" would be wrong.
+        raise FileVerificationError(str(e), hint=_BAD_SBOM_HINT) from e
     expected = _expected_files(doc, sbom_file.name)
     if not expected:
         raise FileVerificationError(f"{sbom_file} lists no files to verify",

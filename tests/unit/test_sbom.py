@@ -485,8 +485,13 @@ def test_verify_files_refuses_hostile_paths(unpacked: Path) -> None:
 
 def test_verify_files_bad_sbom(unpacked: Path) -> None:
     (unpacked / "SBOM.json").write_text("{not json")
-    with pytest.raises(FileVerificationError, match="not valid JSON"):
+    with pytest.raises(FileVerificationError, match="not valid JSON") as e:
         verify_files(unpacked)
+    assert "ocikit sbom" in e.value.hint  # not "the files on disk differ": the SBOM is the problem
+    (unpacked / "SBOM.json").write_text(json.dumps({"bomFormat": "SPDX"}))
+    with pytest.raises(FileVerificationError, match="not a CycloneDX document") as e:
+        verify_files(unpacked)
+    assert "ocikit sbom" in e.value.hint
     (unpacked / "SBOM.json").write_text(json.dumps({"bomFormat": "CycloneDX", "specVersion": "1.6"}))
     with pytest.raises(FileVerificationError, match="lists no files"):
         verify_files(unpacked)
