@@ -361,8 +361,10 @@ class Registry:
         if status == 404:
             raise NotFoundError(f"{what}: not found on {self.host}{suffix}",
                                 hint="check the repository and tag")
-        if status == 400 and self.options.plain_http and b"HTTPS server" in body:
-            raise NetworkError(f"{self.host} speaks HTTPS, not plain HTTP",
+        # Go's net/http answers plain HTTP on a TLS port with a bare 400 ("Client sent an HTTP
+        # request to an HTTPS server."); to a HEAD the same 400 comes without any body.
+        if status == 400 and self.options.plain_http and (b"HTTPS server" in body or not body.strip()):
+            raise NetworkError(f"{self.host} speaks HTTPS, not plain HTTP (it answered 400)",
                                hint="drop --plain-http (add --ca-file if it uses a private CA)")
         if status == 400 and code == "DIGEST_INVALID":
             raise DigestMismatchError(f"{what}: the registry refused the content as not matching its digest{suffix}")

@@ -819,3 +819,25 @@ def test_chunk_sizes_must_be_positive() -> None:
 
     with pytest.raises(UsageError, match="chunk"):
         Registry(HOST, RegistryOptions(), transport=FakeNetwork(), credentials=Credential(), chunk_size=0)
+
+
+@pytest.mark.parametrize("method_body", [b"Client sent an HTTP request to an HTTPS server.\n", b""])
+def test_plain_http_to_a_tls_registry_says_drop_plain_http(method_body: bytes) -> None:
+    """Go answers plain HTTP on a TLS port with a bare 400; to a HEAD (the first request of a push)
+    without a body. Both must say "speaks HTTPS", not "the registry refused the request"."""
+    from fakes.registry import Request
+
+    net = FakeNetwork()
+
+    def tls_port(req: Request) -> FakeResponse:
+        return FakeResponse(400, {"Content-Type": "text/plain"}, b"" if req.method == "HEAD" else method_body)
+
+    net.add(HOST, tls_port)
+    registry = Registry(HOST, RegistryOptions(plain_http=True), transport=net, credentials=Credential(),
+                        retry=RetryPolicy(sleep=lambda s: None))
+    layer = Descriptor("application/octet-stream", Digest.of_bytes(b"x"), 1)
+    with pytest.raises(NetworkError, match="speaks HTTPS, not plain HTTP") as e:
+        registry.repository("acme/kit").has_blob(layer)
+    assert "drop --plain-http" in e.value.hint and e.value.exit_code == 4
+    with pytest.raises(NetworkError, match="speaks HTTPS") as e:
+        registry.repository("acme/kit").resolve("v1")
