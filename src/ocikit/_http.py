@@ -15,6 +15,7 @@ TLS trust is the system CAs plus ``--ca-file``; ``--no-tls-verify`` turns verifi
 from __future__ import annotations
 
 import logging
+import re
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -244,4 +245,13 @@ def _ssl_reason(e: BaseException) -> str:
                 detail = text.split("certificate verify failed:")[-1].split("(")[0].strip(" )'\"")
                 return f"certificate verify failed ({detail})" if detail else "certificate verify failed"
             return "the server does not speak TLS (wrong version number)"
+    # Anything else: OpenSSL's own words ("unexpected message", "EOF occurred in violation of
+    # protocol") say much more than the class name. The "(_ssl.c:1000)" location is dropped, and
+    # nothing that could hold a URL is shown.
+    words = re.sub(r"\s*\(_ssl\.c:\d+\)", "", text)
+    match = re.search(r"\(\d+, '([^']+)'\)", words)
+    words = match.group(1) if match else words
+    words = re.sub(r"^\[SSL: [A-Z0-9_]+\]\s*", "", words).strip()
+    if words and "://" not in words and len(words) <= 200:
+        return f"{type(e).__name__}: {words}"
     return type(e).__name__
