@@ -22,6 +22,7 @@ The config blob (``to_config_json``) is byte-compatible with ``kit``: Go struct 
 
 from __future__ import annotations
 
+import difflib
 import logging
 import math
 import os
@@ -583,6 +584,14 @@ def _show_tag(tag: str) -> str:
     return "!!" + tag[len(_STD):] if tag.startswith(_STD) else tag
 
 
+def _tab_at(text: str, mark: Any) -> bool:
+    """Whether the YAML error points at a tab (libyaml: "found character that cannot start any token")."""
+    if mark is None:
+        return False
+    lines = text.splitlines()
+    return 0 <= mark.line < len(lines) and "\t" in lines[mark.line][: mark.column + 1]
+
+
 def _compose(text: str, source: str) -> _Node | None:
     """Build a node tree from libyaml events, iteratively (no recursion), with all caps enforced."""
     loader = _LOADER(text)
@@ -592,6 +601,9 @@ def _compose(text: str, source: str) -> _Node | None:
         mark = e.problem_mark or e.context_mark
         where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark is not None else source
         what = " ".join(x for x in (e.context, e.problem) if x)
+        if "tab character" in (e.problem or "") or _tab_at(text, mark):
+            raise KitfileError(f"{where}: invalid YAML: {what}",
+                               hint="YAML indentation must use spaces, not tabs") from e
         raise KitfileError(f"{where}: invalid YAML: {what}") from e
     except yaml.YAMLError as e:
         raise KitfileError(f"{source}: invalid YAML: {e}") from e
@@ -1080,7 +1092,9 @@ def _validate(raw: Mapping[str, Any], source: str, root: _Node | None) -> None:
             for extra in sorted(set(e.instance) - set(allowed)):
                 sub = (*path, extra)
                 node = _find_node(root, sub, key_of_last=True)
-                msg = f"unknown field {extra!r} (allowed: {', '.join(allowed)})"
+                close = difflib.get_close_matches(str(extra), allowed, n=1)
+                guess = f"did you mean {close[0]!r}? " if close else ""
+                msg = f"unknown field {extra!r} ({guess}allowed: {', '.join(allowed)})"
                 problems.append(_problem(source, node, sub, msg))
             continue
         node = _find_node(root, path)

@@ -187,6 +187,26 @@ def test_error_names_file_line_column_and_field(tmp_path: Path) -> None:
     assert str(info.value).startswith(f"{p}:5:5: datasets[1].nmae: unknown field 'nmae'")
 
 
+def test_unknown_field_suggests_the_close_one() -> None:
+    with pytest.raises(KitfileError, match=r"Kitfile:2:1: modle: unknown field 'modle' \(did you mean 'model'\?"):
+        Kitfile.loads("manifestVersion: 1.0.0\nmodle:\n  path: m.bin\n")
+    with pytest.raises(KitfileError, match=r"model\.frmework: unknown field 'frmework' \(did you mean 'framework'\?"):
+        Kitfile.loads("model:\n  path: m.bin\n  frmework: torch\n")
+    with pytest.raises(KitfileError) as info:  # nothing close: no guess
+        Kitfile.loads("model:\n  path: m.bin\n  zzz: 1\n")
+    assert "did you mean" not in str(info.value)
+
+
+@pytest.mark.parametrize("text", [
+    "package:\n\tname: x\n",  # a tab as the whole indentation
+    "model:\n  path: m.bin\n  \tname: y\n",  # a tab after spaces
+])
+def test_tab_indentation_hint(text: str) -> None:
+    with pytest.raises(KitfileError, match="invalid YAML") as info:
+        Kitfile.loads(text)
+    assert info.value.hint == "YAML indentation must use spaces, not tabs"
+
+
 def test_several_errors_report_the_first_and_a_count() -> None:
     with pytest.raises(KitfileError) as info:
         Kitfile.loads("code:\n  - path: a\n    x: 1\n  - path: b\n    y: 2\n")
