@@ -602,7 +602,9 @@ def _unpack_into(target_path: Path, ref: Reference, desc: Descriptor, kitfile: K
             if moves.conflicts:
                 shown = ", ".join(moves.conflicts[:3]) + (f" and {len(moves.conflicts) - 3} more"
                                                           if len(moves.conflicts) > 3 else "")
-                raise TargetExistsError(f"path {shown} already exists in {target_path}")
+                if len(moves.conflicts) == 1:
+                    raise TargetExistsError(f"{shown} already exists in {target_path}")
+                raise TargetExistsError(f"{len(moves.conflicts)} paths already exist in {target_path}: {shown}")
             written: list[str] = []
             for path in moves.renames:
                 written.extend(_files_below(s_fd, path))

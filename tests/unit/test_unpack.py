@@ -81,9 +81,15 @@ def test_existing_files(kit: str, home: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     (out / "model").mkdir(parents=True)
     (out / "model/w.bin").write_text("mine")
-    with pytest.raises(TargetExistsError, match=r"model/w\.bin"):
+    with pytest.raises(TargetExistsError, match=r"^model/w\.bin already exists in "):
         unpack(kit, out, home=home)
     assert _files(out) == ["model/w.bin"]  # nothing else written
+    (out / "src").mkdir()
+    (out / "src/s.py").write_text("mine too")
+    with pytest.raises(TargetExistsError, match=r"^2 paths already exist in .*out: model/w\.bin, src/s\.py$"):
+        unpack(kit, out, home=home)
+    (out / "src/s.py").unlink()
+    (out / "src").rmdir()
     result = unpack(kit, out, home=home, ignore_existing=True)
     assert (out / "model/w.bin").read_text() == "mine" and "model/w.bin" in result.kept
     assert (out / "src/s.py").read_text() == "src/s.py"
