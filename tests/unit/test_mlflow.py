@@ -139,7 +139,7 @@ def test_cli_init_mlflow_and_the_documented_flag_names(cli: Any, tmp_path: Path)
     assert "--metrics FILE" in help_text and "--mlflow-run RUN_ID" in help_text
     assert "--metrics-file" not in help_text
     # errors go through the CLI's one error boundary (exit code from the class, no traceback)
-    with pytest.raises(UsageError, match="give only one"):
-        cli("init", str(project), "--metrics", str(metrics), "--metrics-file", str(metrics), "--force")
-    with pytest.raises(NotFoundError, match="MLflow run abc123 not found"):
-        cli("init", str(project), "--mlflow-run", "abc123", "--mlflow-dir", str(store), "--force")
+    both = cli("init", str(project), "--metrics", str(metrics), "--metrics-file", str(metrics), "--force", ok=False)
+    assert both.exit_code == UsageError.exit_code and "give only one" in both.stderr
+    missing = cli("init", str(project), "--mlflow-run", "abc123", "--mlflow-dir", str(store), "--force", ok=False)
+    assert missing.exit_code == NotFoundError.exit_code and "MLflow run abc123 not found" in missing.stderr
