@@ -1084,7 +1084,8 @@ def verify_files(
         shown = "; ".join(problems[:10]) + (f"; and {len(problems) - 10} more" if len(problems) > 10 else "")
         counts = ", ".join(f"{n} {what}" for n, what in ((len(modified), "modified"), (len(missing), "missing"),
                                                          (len(extra), "extra")) if n)
-        raise FileVerificationError(f"{root} does not match {sbom_file.name} ({counts}): {shown}")
+        raise FileVerificationError(f"{root} does not match {sbom_file.name} ({counts}): {shown}",
+                                    modified=modified, missing=missing, extra=extra)
     meta = doc.get("metadata")
     subject = meta.get("component", {}).get("purl") if isinstance(meta, Mapping) else None
     return VerifyFilesResult(root, sbom_file, subject if isinstance(subject, str) else None, len(expected), total)

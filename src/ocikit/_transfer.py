@@ -64,10 +64,10 @@ class TransferResult:
         return {
             "reference": self.reference,
             "digest": str(self.digest),
-            "bytes_transferred": self.bytes_transferred,
-            "bytes_skipped": self.bytes_skipped,
-            "blobs_transferred": self.blobs_transferred,
-            "blobs_skipped": self.blobs_skipped,
+            "bytesTransferred": self.bytes_transferred,
+            "bytesSkipped": self.bytes_skipped,
+            "blobsTransferred": self.blobs_transferred,
+            "blobsSkipped": self.blobs_skipped,
         }
 
 

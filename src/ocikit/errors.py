@@ -172,3 +172,18 @@ class GateError(VerificationError):
 
 class FileVerificationError(VerificationError):
     default_hint = "the files on disk differ from what the SBOM records"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        modified: list[str] | None = None,
+        missing: list[str] | None = None,
+        extra: list[str] | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        #: Every differing path, for ``verify-files --json`` (the message shows the first ten).
+        self.modified = modified or []
+        self.missing = missing or []
+        self.extra = extra or []

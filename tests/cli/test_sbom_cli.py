@@ -136,6 +136,20 @@ def test_verify_files_failures_exit_3(home: Path, unpacked: Path, change, messag
     assert "Traceback" not in result.stderr and result.stdout == ""
 
 
+def test_verify_files_json_lists_every_difference(home: Path, unpacked: Path) -> None:
+    (unpacked / "extra.txt").write_text("surprise")
+    (unpacked / "model" / "weights.safetensors").unlink()
+    (unpacked / "code" / "train.py").write_bytes(b"print('pwned')\n")
+    result = run(home, "verify-files", str(unpacked), "--json")
+    assert result.exit_code == 3
+    out = json.loads(result.stdout)
+    assert out["ok"] is False
+    assert out["extra"] == ["extra.txt"]
+    assert out["missing"] == ["model/weights.safetensors"]
+    assert [m.split(" ")[0] for m in out["modified"]] == ["code/train.py"]
+    assert result.stderr.startswith("error: ")
+
+
 def test_verify_files_without_sbom(home: Path, tmp_path: Path) -> None:
     result = run(home, "verify-files", str(tmp_path))
     assert result.exit_code == 6

@@ -165,7 +165,7 @@ def test_cli_login_push_pull_logout_over_tls_with_htpasswd(auth_registry: TestRe
     pushed = ocikit(home, "push", "acme/kit:1.0", dest, *ca, "--json")
     assert json.loads(pushed.stdout)["digest"] == str(kit.desc.digest)
     pulled = ocikit(home, "pull", dest, *ca, "--json")
-    assert json.loads(pulled.stdout)["bytes_transferred"] == 0  # the blobs are already local
+    assert json.loads(pulled.stdout)["bytesTransferred"] == 0  # the blobs are already local
     ocikit(home, "logout", auth_registry.host)
     assert ocikit(home, "pull", dest, *ca).exit_code == 5
 

@@ -72,8 +72,15 @@ def verify_files_cmd(directory: str, sbom_path: str | None, as_json: bool) -> No
     extra, missing or modified file.
     """
     from ocikit._sbom import verify_files
+    from ocikit.errors import FileVerificationError
 
-    result = verify_files(directory, sbom_path)
+    try:
+        result = verify_files(directory, sbom_path)
+    except FileVerificationError as e:
+        if as_json:  # scripts get the full lists on stdout; the error line and exit 3 still follow
+            echo_json({"directory": directory, "ok": False, "modified": e.modified, "missing": e.missing,
+                       "extra": e.extra})
+        raise
     if as_json:
         echo_json(result.to_dict())
         return
