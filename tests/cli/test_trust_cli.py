@@ -32,7 +32,8 @@ def _modelkit(home: Path, tag: str = "1.0.0", content: bytes = b"weights", name:
 @pytest.fixture
 def keypair(cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
     monkeypatch.chdir(tmp_path)
-    cli("keygen", input="")
+    monkeypatch.setenv("OCIKIT_PASSWORD", "")
+    cli("keygen")
     return tmp_path / "cosign.key", tmp_path / "cosign.pub"
 
 
@@ -47,10 +48,22 @@ def _one_error_line(stderr: str) -> str:
 # ------------------------------------------------------------------------------------------ keygen
 
 
-def test_keygen_defaults_to_cosign_prefix_unencrypted_without_a_terminal(
+def test_keygen_without_a_terminal_needs_an_explicit_password_choice(
     cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
+    refused = cli("keygen", ok=False)
+    assert refused.exit_code == 2
+    assert "stdin is not a terminal" in _one_error_line(refused.stderr)
+    assert "OCIKIT_PASSWORD" in refused.stderr
+    assert not (tmp_path / "cosign.key").exists() and not (tmp_path / "cosign.pub").exists()
+
+
+def test_keygen_defaults_to_cosign_prefix_unencrypted_with_empty_password(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("OCIKIT_PASSWORD", "")
     result = cli("keygen")
     assert "Private key written to cosign.key (NOT encrypted" in result.stdout
     assert "Public key written to cosign.pub" in result.stdout

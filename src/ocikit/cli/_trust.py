@@ -78,6 +78,13 @@ def keygen_cmd(output_prefix: str, cosign_format: bool, force: bool, password_st
     from ocikit._signing import keygen
 
     password = _password(password_stdin, needed=True, confirm=True)
+    if password is None:  # no terminal to ask on, and no explicit choice: refuse, as cosign does
+        from ocikit.errors import UsageError
+
+        raise UsageError(
+            "keygen needs a password decision and stdin is not a terminal",
+            hint=f"pipe one with --password-stdin, or set {ENV_PASSWORD}= (empty) for an unencrypted key",
+        )
     key_path, pub_path = keygen(output_prefix, password, force, cosign_format=cosign_format)
     state = "encrypted" if password or cosign_format else "NOT encrypted"
     click.echo(f"Private key written to {key_path} ({state}; keep it secret)")
