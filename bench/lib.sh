@@ -30,6 +30,10 @@ peak_mib() {  # largest peak RSS (MiB) of NAME
   sort -k2 -n "$WORK/$1.times" | tail -1 | awk '{printf "%.0f", $2/1024}'
 }
 
+minmax() {  # "min–max" seconds of NAME
+  sort -n "$WORK/$1.times" | awk 'NR==1 {lo=$1} {hi=$1} END {printf "%.3f-%.3f", lo, hi}'
+}
+
 ratio() { echo "scale=3; $1 / $2" | bc -l; }
 
 make_random_file() {  # make_random_file PATH SIZE_MIB
@@ -42,6 +46,6 @@ report() {  # report LABEL NAME PEER_NAME [PEER2_NAME]: prints medians and the r
   local m_ours m_peer
   m_ours=$(median "$ours"); m_peer=$(median "$peer")
   if [ -n "$peer2" ]; then m_peer=$(echo "$m_peer + $(median "$peer2")" | bc -l); fi
-  printf '%-34s ocikit %7.3fs  peer %7.3fs  ratio %sx  ocikit peak RSS %s MiB\n' \
-    "$label" "$m_ours" "$m_peer" "$(ratio "$m_ours" "$m_peer")" "$(peak_mib "$ours")"
+  printf '%-34s ocikit %7.3fs (%s)  peer %7.3fs (%s)  ratio %sx  ocikit peak RSS %s MiB\n' \
+    "$label" "$m_ours" "$(minmax "$ours")" "$m_peer" "$(minmax "$peer")" "$(ratio "$m_ours" "$m_peer")" "$(peak_mib "$ours")"
 }

@@ -3,7 +3,7 @@
 # bench/.work (gitignored) and compares against peers measured in the same run.
 set -euo pipefail
 cd "$(dirname "$0")"
-for b in startup list pack unpack many-files transfer; do
+for b in startup list pack unpack many-files transfer memory; do
   if [ -f "$b.sh" ]; then
     echo "== $b"
     bash "$b.sh"
