@@ -217,7 +217,10 @@ class LocalStore:
             if not (self.root / "index.json").exists():
                 self._write_atomic(self.root / "index.json", Index(()).to_bytes())
         except OSError as e:
-            raise StoreError(f"cannot create the local store at {self.root}: {e.strerror}") from e
+            raise StoreError(
+                f"cannot create the local store at {self.root}: {e.strerror}",
+                hint="use a writable location (--home or OCIKIT_HOME) with free space",
+            ) from e
 
     def _write_atomic(self, path: Path, data: bytes) -> None:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")

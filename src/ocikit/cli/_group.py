@@ -22,7 +22,8 @@ class _LazyGroup(click.Group):
         return list(COMMANDS)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        return self._load(cmd_name)
+        # Commands added with click's add_command() (plugins, tests) resolve as in any click group.
+        return self._load(cmd_name) or super().get_command(ctx, cmd_name)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         """click's own layout, from the static short-help table: no command module is imported."""
@@ -95,6 +96,9 @@ def _configure_logging(verbose: int) -> None:
     logger.propagate = False
 
 
+_GLOBAL_OPTIONS = ("-v", "-vv", "-vvv", "--verbose", "-q", "--quiet", "--home")
+
+
 def run(argv: list[str] | None = None) -> Any:
     """The click group under the one error boundary (``ocikit.cli.main``)."""
     verbose = any(a in ("-v", "-vv", "-vvv", "--verbose") for a in (argv if argv is not None else sys.argv[1:]))
@@ -108,6 +112,9 @@ def run(argv: list[str] | None = None) -> Any:
         sys.exit(130)
     except click.ClickException as e:
         e.show()
+        if isinstance(e, click.NoSuchOption) and e.option_name in _GLOBAL_OPTIONS:
+            click.echo(f"hint: {e.option_name} is a global option; put it before the command: "
+                       f"ocikit {e.option_name} COMMAND ...", err=True)
         sys.exit(e.exit_code)
     except click.exceptions.Exit as e:
         sys.exit(e.exit_code)
@@ -124,4 +131,15 @@ def run(argv: list[str] | None = None) -> Any:
         click.echo("Interrupted.", err=True)
         sys.exit(130)
     except BrokenPipeError:
+        sys.exit(1)
+    except OSError as e:
+        # The environment failed (disk full, permission denied, read-only file system) somewhere the
+        # library did not wrap it: still one line and a hint, not a traceback (which -v shows).
+        if verbose:
+            import traceback
+
+            traceback.print_exc()
+        where = f": {e.filename}" if getattr(e, "filename", None) else ""
+        click.echo(f"error: {e.strerror or e}{where}", err=True)
+        click.echo("hint: check the path, its permissions and the free disk space", err=True)
         sys.exit(1)
