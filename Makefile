@@ -21,7 +21,6 @@ system-deps:
 
 lint: setup
 	$(BIN)/ruff check src tests bench examples
-	$(BIN)/ruff format --check src || true
 
 typecheck: setup
 	$(BIN)/mypy
