@@ -36,6 +36,7 @@ demo: setup system-deps
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash examples/demo.sh
 
 bench: setup system-deps
+	bash bench/install-deps.sh
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash bench/run-all.sh
 
 clean:
