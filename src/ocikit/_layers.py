@@ -37,7 +37,6 @@ import threading
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import IO, Any, BinaryIO, Protocol
 
 from ocikit._digest import CHUNK, Digest
@@ -49,7 +48,7 @@ from ocikit.errors import DigestMismatchError, PackError, UnsafeArchiveError, Us
 KINDS = ("model", "modelpart", "code", "dataset", "docs")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FileRecord:
     """One regular file inside a layer, as packed (``path`` is the tar entry name)."""
 
@@ -166,22 +165,41 @@ def _finish(block: bytearray) -> bytes:
     return bytes(block)
 
 
-def _v7plus(name: bytes, mode: int, size: int, typeflag: bytes, prefix: bytes = b"") -> bytes:
-    """Go's templateV7Plus + USTAR fields for one of our entries (uid 1000, gid 0, mtime 0)."""
+def _v7plus_template() -> bytes:
     block = bytearray(BLOCK)
-    block[0:100] = _field(name, 100)
-    block[100:108] = _octal(mode, 8)
     block[108:116] = _octal(TAR_UID, 8)
     block[116:124] = _octal(TAR_GID, 8)
-    block[124:136] = _octal(size, 12)
     block[136:148] = _octal(0, 12)
-    block[156:157] = typeflag
     # uname, gname empty (NUL); devmajor/devminor formatted as octal 0 like Go does
     block[329:337] = _octal(0, 8)
     block[337:345] = _octal(0, 8)
+    block[257:263] = b"ustar\0"
+    block[263:265] = b"00"
+    block[148:156] = b"        "  # the checksum is computed with its own field as spaces
+    return bytes(block)
+
+
+#: The fields every entry shares, filled once (a header per file adds up at 100,000 files),
+#: and their share of the checksum.
+_V7PLUS = _v7plus_template()
+_V7PLUS_SUM = sum(_V7PLUS)
+
+
+def _v7plus(name: bytes, mode: int, size: int, typeflag: bytes, prefix: bytes = b"") -> bytes:
+    """Go's templateV7Plus + USTAR fields for one of our entries (uid 1000, gid 0, mtime 0)."""
+    block = bytearray(_V7PLUS)
+    name_f, mode_f, size_f = _field(name, 100), _octal(mode, 8), _octal(size, 12)
+    block[0:100] = name_f
+    block[100:108] = mode_f
+    block[124:136] = size_f
+    block[156:157] = typeflag
+    checksum = _V7PLUS_SUM + sum(name_f) + sum(mode_f) + sum(size_f) + typeflag[0]
     if prefix:
-        block[345:500] = _field(prefix, 155)
-    return _finish(block)
+        prefix_f = _field(prefix, 155)
+        block[345:500] = prefix_f
+        checksum += sum(prefix_f)
+    block[148:156] = b"%06o\0 " % checksum  # Go's block.setFormat: the same sum, written last
+    return bytes(block)
 
 
 def _pax_record(key: str, value: str) -> bytes:
@@ -244,18 +262,33 @@ def normalized_mode(st_mode: int, *, is_dir: bool) -> int:
 # writer
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TarEntry:
     """One entry to write: ``source`` is the file to read (None for a directory)."""
 
     name: str
-    source: Path | None
+    source: str | os.PathLike[str] | None
     size: int = 0
     mode: int = 0o755
 
     @property
     def is_dir(self) -> bool:
         return self.source is None
+
+
+class _Entry(Protocol):
+    """What ``write_tar`` reads of an entry (a :class:`TarEntry` or ``_pack``'s planned entry)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def source(self) -> str | os.PathLike[str] | None: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def mode(self) -> int: ...
+    @property
+    def is_dir(self) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -358,8 +391,28 @@ class _Hasher(threading.Thread):
         self._work.release()
 
 
+_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+#: Files below this size are read in one call and hashed on the calling thread.
+_SMALL_FILE = 256 * 1024
+
+
+def _read_small(fd: int, size: int, source: object) -> bytes:
+    """All of a small file, refusing one whose size differs from what its header promised."""
+    # Asking for one byte more than promised: a regular file returns fewer only at its end, so
+    # exactly ``size`` bytes means the file still has its size, without a second read.
+    data = os.read(fd, size + 1)
+    while len(data) < size:
+        more = os.read(fd, size + 1 - len(data))
+        if not more:
+            raise PackError(f"{source} shrank while it was being packed; pack again")
+        data += more
+    if len(data) > size:
+        raise PackError(f"{source} grew while it was being packed; pack again")
+    return data
+
+
 def write_tar(
-    entries: Sequence[TarEntry],
+    entries: Sequence[_Entry],
     out: _Writable,
     *,
     compression: str = "none",
@@ -375,32 +428,46 @@ def write_tar(
     files: list[FileRecord] = []
     bufs = (bytearray(CHUNK), bytearray(CHUNK))
     views = (memoryview(bufs[0]), memoryview(bufs[1]))
-    hasher = _Hasher()
-    hasher.start()
+    hasher: _Hasher | None = None
     try:
         for entry in entries:
-            sink.write(tar_header(entry.name, entry.mode, entry.size, is_dir=entry.is_dir))
-            if entry.source is None:
+            header = tar_header(entry.name, entry.mode, entry.size, is_dir=entry.is_dir)
+            source = entry.source
+            if source is None:
+                sink.write(header)
                 continue
-            file_hash = hashlib.sha256()
-            remaining = entry.size
             try:
-                fd = os.open(entry.source, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+                fd = os.open(source, _READ_FLAGS)
             except OSError as e:
-                raise PackError(f"cannot read {entry.source}: {e.strerror}") from e
-            with open(fd, "rb", buffering=0, closefd=True) as f:
+                raise PackError(f"cannot read {source}: {e.strerror}") from e
+            try:
+                if entry.size < _SMALL_FILE:
+                    # One read, hash inline, one write: a hand-off to the hash thread costs more
+                    # than hashing a small file (many-small-files datasets, docs/performance.md).
+                    data = _read_small(fd, entry.size, source)
+                    digest = hashlib.sha256(data).hexdigest()
+                    sink.write(header + data + _padding(entry.size))
+                    progress.advance(progress_key, entry.size)
+                    files.append(FileRecord(entry.name, entry.size, digest, entry.mode))
+                    continue
+                if hasher is None:
+                    hasher = _Hasher()
+                    hasher.start()
+                sink.write(header)
+                file_hash = hashlib.sha256()
+                remaining = entry.size
                 which = 0
                 pending = False
                 while True:
                     view = views[which]
-                    n = f.readinto(view)  # reads into the buffer the hasher is not using
+                    n = os.readv(fd, (view,))  # into the buffer the hasher is not using
                     if pending:
                         hasher.wait()
                         pending = False
                     if not n:
                         break
                     if n > remaining:
-                        raise PackError(f"{entry.source} grew while it was being packed; pack again")
+                        raise PackError(f"{source} grew while it was being packed; pack again")
                     remaining -= n
                     chunk = view[:n]
                     hasher.submit(file_hash, chunk)
@@ -408,15 +475,18 @@ def write_tar(
                     sink.write(chunk)
                     progress.advance(progress_key, n)
                     which ^= 1
+            finally:
+                os.close(fd)
             if remaining:
-                raise PackError(f"{entry.source} shrank while it was being packed; pack again")
+                raise PackError(f"{source} shrank while it was being packed; pack again")
             sink.write(_padding(entry.size))
             files.append(FileRecord(entry.name, entry.size, file_hash.hexdigest(), entry.mode))
         sink.write(_TAR_END)
         sink.close()
     finally:
-        hasher.stop()
-        hasher.join()
+        if hasher is not None:
+            hasher.stop()
+            hasher.join()
     return WrittenLayer(sink.digest, sink.size, sink.diff_id, tuple(files))
 
 

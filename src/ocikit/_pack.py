@@ -42,6 +42,7 @@ import errno
 import logging
 import os
 import posixpath
+import re
 import stat
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -58,7 +59,6 @@ from ocikit._layers import (
     SECTION_KIND,
     FileRecord,
     PackedLayer,
-    TarEntry,
     layer_media_type,
     normalized_mode,
     write_tar,
@@ -93,12 +93,18 @@ MAX_PARENT_DEPTH = 10
 UNTAGGED_REPOSITORY = "localhost/_"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PlannedEntry:
+    """One tar entry of the plan; also what ``write_tar`` reads (no second copy of the plan).
+
+    Slots and a string ``source``: a plan may hold a hundred thousand of these, and a ``Path``
+    per entry cost more than the rest of the entry (docs/performance.md).
+    """
+
     name: str  # tar name
     is_dir: bool
     size: int
-    source: Path | None  # the file read (a symlink's resolved target), None for directories
+    source: str | None  # the file read (a symlink's resolved target), None for directories
     mode: int = 0o755  # normalised (see _layers.normalized_mode)
 
     def to_dict(self) -> dict[str, Any]:
@@ -211,12 +217,15 @@ def _is_under(path: str, base: str) -> bool:
     return base == "." or path == base or path.startswith(base + "/")
 
 
+_UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f\\]")  # control characters and backslashes
+
+
 def _check_name(name: str, context: Path) -> None:
     try:
         name.encode("utf-8")
     except UnicodeEncodeError as e:
         raise PackError(f"{context / name!r}: file name is not valid UTF-8", hint="rename the file") from e
-    if "\\" in name or any(ord(c) < 0x20 or c == "\x7f" for c in name):
+    if _UNSAFE_NAME.search(name):
         raise PackError(
             f"{name!r}: file names with backslashes or control characters cannot be unpacked safely",
             hint="rename the file or exclude it in .kitignore",
@@ -229,14 +238,15 @@ class _Walker:
     def __init__(self, context: Path, real_context: str, matcher: IgnoreMatcher,
                  ignored: set[str], skipped: set[str]) -> None:
         self.context = context
+        self.root = str(context)
         self.real = real_context
         self.matcher = matcher
         self.ignored = ignored
         self.skipped = skipped
 
-    def _resolve(self, rel: str) -> tuple[os.stat_result, Path]:
+    def _resolve(self, rel: str) -> tuple[os.stat_result, str]:
         """lstat ``rel``; for a symlink, check it stays inside and return the target's stat."""
-        full = self.context / rel
+        full = self.root if rel == "." else os.path.join(self.root, rel)
         try:
             st = os.lstat(full)
         except FileNotFoundError as e:
@@ -254,7 +264,7 @@ class _Walker:
         except FileNotFoundError as e:
             raise PackError(f"{rel} is a broken symbolic link (target {target} does not exist)",
                             hint="fix or remove the link, or exclude it in .kitignore") from e
-        return st, Path(target)
+        return st, target
 
     def entries(self, layer_path: str, excluded: Sequence[str]) -> list[PlannedEntry]:
         out: list[PlannedEntry] = []
@@ -308,7 +318,7 @@ class _Walker:
             self.skipped.add(rel)
             log.info("skipping %s: not a regular file or directory", rel)
 
-    def _children(self, rel: str, directory: Path, excluded: Sequence[str], out: list[PlannedEntry],
+    def _children(self, rel: str, directory: str | Path, excluded: Sequence[str], out: list[PlannedEntry],
                   stack: set[tuple[int, int]]) -> None:
         try:
             names = os.listdir(directory)
@@ -449,19 +459,17 @@ def _references(tag: str | Sequence[str] | None) -> list[Reference]:
 
 
 def _write_layer(store: LocalStore, plan: LayerPlan, compression: str, progress: Progress) -> tuple[PackedLayer, bool]:
-    entries = [TarEntry(e.name, e.source, e.size, e.mode) for e in plan.entries]
     key = f"{plan.section}[{plan.index}]" if plan.section != "model" else "model"
     progress.start(key, f"{plan.kind} {plan.path}", plan.size)
     with store.blob_writer(hashing=False) as writer:
-        written = write_tar(entries, writer, compression=compression, progress=progress, progress_key=key)
+        written = write_tar(plan.entries, writer, compression=compression, progress=progress, progress_key=key)
         existed = store.has_blob(written.digest, written.size)
         if not existed:  # else the temp file is dropped and the stored blob is left untouched
             writer.commit(written.digest)
     progress.finish(key, skipped=existed)
     annotations = {ANNOTATION_FILEPATH: plan.clean_path}
     desc = Descriptor(plan.media_type, written.digest, written.size, annotations)
-    files = tuple(FileRecord(f.path, f.size, f.sha256, f.mode) for f in written.files)
-    return PackedLayer(plan.kind, plan.section, plan.index, plan.path, desc, written.diff_id, files), existed
+    return PackedLayer(plan.kind, plan.section, plan.index, plan.path, desc, written.diff_id, written.files), existed
 
 
 def pack(

@@ -25,10 +25,12 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
 import logging
 import os
 import re
+import secrets
 import stat
 import subprocess
 import uuid
@@ -37,6 +39,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
+from json.encoder import encode_basestring
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
@@ -217,21 +220,32 @@ def _inside(root: Path, rel: str) -> Path | None:
     return root.joinpath(*pure.parts)
 
 
-def pickle_kind(path: str, local: Path | None) -> tuple[str, str] | None:
+def _suffix(path: str) -> str:
+    """``PurePosixPath(path).suffix`` without building a path object (called once per file)."""
+    name = path.rstrip("/").rpartition("/")[2]
+    i = name.rfind(".")
+    return name[i:] if 0 < i < len(name) - 1 else ""
+
+
+def pickle_kind(path: str, local: str | os.PathLike[str] | None) -> tuple[str, str] | None:
     """``(format, how)`` if the file is a pickle-based format, by extension and by content magic.
 
     Content checks are cheap: the first two bytes (pickle protocol 2+ starts with ``0x80 <proto>``,
     https://github.com/python/cpython/blob/main/Lib/pickletools.py) and, for zip files, the central
     directory (PyTorch's ``torch.save`` zip holds ``<name>/data.pkl``).
     """
-    ext = PurePosixPath(path).suffix.lower()
+    ext = _suffix(path).lower()
     by_name = None if ext == ".safetensors" else _PICKLE_EXTENSIONS.get(ext)
     if local is not None:
         try:
-            info = local.lstat()
-            if stat.S_ISREG(info.st_mode):
-                with open(local, "rb") as f:
-                    head = f.read(4)
+            if stat.S_ISREG(os.lstat(local).st_mode):
+                # os-level open/read: this runs once per packed file, and a buffered file object
+                # costs several syscalls and microseconds more per file (docs/performance.md)
+                fd = os.open(local, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+                try:
+                    head = os.read(fd, 4)
+                finally:
+                    os.close(fd)
                 if len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5:
                     return (by_name or "pickle", "content")
                 if head == b"PK\x03\x04":
@@ -327,14 +341,108 @@ _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 def _representatives(files: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The first few file components and the first of each distinct shape (property names)."""
-    seen: set[tuple[str, ...]] = set()
-    out = []
-    for i, f in enumerate(files):
-        shape = tuple(p["name"] for p in f["properties"])
-        if i < 8 or shape not in seen:
-            out.append(f)
-        seen.add(shape)
-    return out
+    listing = _FileListing()
+    for f in files:
+        listing.sample_of(f)
+    return listing.sample
+
+
+def _file_json(bom_ref: str, rec: FileRecord, kind: tuple[str, str] | None) -> dict[str, Any]:
+    """One packed file as CycloneDX JSON (keys and properties sorted like the library writes them)."""
+    props: dict[str, str] = {_PROP_FILE_PATH: rec.path, f"{_P}file:size": str(rec.size)}
+    if kind is not None:
+        props[EXECUTABLE_DESERIALIZATION] = "true"
+        props[f"{_P}security:format"] = kind[0]
+        props[f"{_P}security:detectedBy"] = kind[1]
+    return {
+        "bom-ref": bom_ref,
+        "hashes": [{"alg": "SHA-256", "content": rec.sha256}],
+        "name": rec.path,
+        "properties": [{"name": k, "value": v} for k, v in sorted(props.items())],
+        "type": "file",
+    }
+
+
+def _file_text(bom_ref: str, rec: FileRecord, kind: tuple[str, str] | None, indent: str) -> str:
+    """``json.dumps(_file_json(...), indent=2, ensure_ascii=False)`` with every line after the
+    first indented by ``indent``, written out: with ``indent`` set, ``json`` runs its pure-Python
+    encoder, ~13 µs per file component; this is a few (tests compare the two)."""
+    q = encode_basestring
+    i1 = "\n" + indent + "  "
+    i2 = i1 + "  "
+    i3 = i2 + "  "
+    props = [(_PROP_FILE_PATH, rec.path), (f"{_P}file:size", str(rec.size))]
+    if kind is not None:
+        props += [(EXECUTABLE_DESERIALIZATION, "true"), (f"{_P}security:format", kind[0]),
+                  (f"{_P}security:detectedBy", kind[1])]
+        props.sort()
+    listed = ",".join(f'{i2}{{{i3}"name": {q(k)},{i3}"value": {q(v)}{i2}}}' for k, v in props)
+    return (f'{{{i1}"bom-ref": {q(bom_ref)},{i1}"hashes": [{i2}{{{i3}"alg": "SHA-256",{i3}"content": '
+            f'{q(rec.sha256)}{i2}}}{i1}],{i1}"name": {q(rec.path)},{i1}"properties": [{listed}{i1}],'
+            f'{i1}"type": "file"\n{indent}}}')
+
+
+def _plain_file(bom_ref: str, rec: FileRecord, kind: tuple[str, str] | None) -> bool:
+    """What :func:`_check_file_component` accepts, checked without building the component."""
+    # typed as str, but a caller's records are checked, not trusted (as the schema would)
+    values: tuple[object, ...] = (bom_ref, rec.path, rec.sha256, *(kind or ()))
+    return (all(isinstance(v, str) for v in values) and bom_ref != ""
+            and _HEX64.match(rec.sha256) is not None)
+
+
+class _FileListing:
+    """The file components of one layer, kept small: the JSON is generated again when written.
+
+    A dataset layer may hold a hundred thousand files; their components as dicts took ~4 KiB
+    each (460 MiB at 100,000 files). What is kept per file is its bom-ref; the pickle verdicts
+    (rare) by position; the schema sample (see :func:`_representatives`); the first error.
+    """
+
+    __slots__ = ("_count", "_shapes", "error", "kinds", "records", "refs", "sample")
+
+    def __init__(self, records: Sequence[FileRecord] = ()) -> None:
+        self.records = records
+        self.refs: list[str] = []
+        self.kinds: dict[int, tuple[str, str]] = {}
+        self.sample: list[dict[str, Any]] = []
+        self.error: str | None = None
+        self._shapes: set[tuple[str, ...]] = set()
+        self._count = 0
+
+    def sample_of(self, component: dict[str, Any]) -> None:
+        shape = tuple(p["name"] for p in component["properties"])
+        if self._count < 8 or shape not in self._shapes:
+            self.sample.append(component)
+        self._shapes.add(shape)
+        self._count += 1
+
+    def add(self, bom_ref: str, rec: FileRecord, kind: tuple[str, str] | None) -> None:
+        # Only two shapes exist (with or without the pickle properties): a dict is built for the
+        # sample's members and for a file that fails the plain check (to name the error).
+        shape = _SHAPES[kind is not None]
+        plain = _plain_file(bom_ref, rec, kind)
+        if self._count < 8 or shape not in self._shapes or not plain:
+            component = _file_json(bom_ref, rec, kind)
+            self.sample_of(component)
+            if not plain and self.error is None:
+                self.error = _check_file_component(component)
+        else:
+            self._count += 1
+        if kind is not None:
+            self.kinds[len(self.refs)] = kind
+        self.refs.append(bom_ref)
+
+    def texts(self, indent: str) -> Iterator[str]:
+        for i, (ref, rec) in enumerate(zip(self.refs, self.records, strict=True)):
+            yield _file_text(ref, rec, self.kinds.get(i), indent)
+
+
+#: The property names of a file component without and with the pickle flags (sorted).
+_SHAPES = (
+    tuple(sorted((_PROP_FILE_PATH, f"{_P}file:size"))),
+    tuple(sorted((_PROP_FILE_PATH, f"{_P}file:size", EXECUTABLE_DESERIALIZATION, f"{_P}security:format",
+                  f"{_P}security:detectedBy"))),
+)
 
 
 def _check_file_component(f: Mapping[str, Any]) -> str | None:
@@ -382,7 +490,7 @@ class _Builder:
         self.model_cards: dict[str, dict[str, Any]] = {}
         self.component_data: dict[str, list[dict[str, Any]]] = {}
         self._dep_sources: dict[str, tuple[str, ...]] = {}
-        self.nested_files: dict[str, list[dict[str, Any]]] = {}
+        self.nested_files: dict[str, _FileListing] = {}
 
     # -- small helpers ------------------------------------------------------------------------
 
@@ -412,6 +520,17 @@ class _Builder:
 
     def _local(self, path: str) -> Path | None:
         return _inside(self.context_dir, path) if self.context_dir is not None else None
+
+    def _local_str(self, path: str) -> str | None:
+        """:meth:`_local` as a string, without path objects for the usual clean tar name."""
+        if self.context_dir is None:
+            return None
+        if (path and not path.startswith(("/", "./")) and "\\" not in path and "//" not in path
+                and not path.endswith(("/", "/.")) and "/./" not in path and path != "."
+                and ".." not in path.split("/")):
+            return f"{self.context_dir}/{path}"
+        local = self._local(path)
+        return None if local is None else str(local)
 
     # -- the document ------------------------------------------------------------------------
 
@@ -467,13 +586,15 @@ class _Builder:
         # Validate with a sample of the generated file components (the first few and one of
         # each shape), and every file component with the same checks the schema makes of
         # their values: validating 50k identical-shaped entries with jsonschema took 26 s.
-        sample = {ref: _representatives(files) for ref, files in self.nested_files.items()}
+        sample = {ref: listing.sample for ref, listing in self.nested_files.items()}
         self._patch(doc, sample)
         error = validate_sbom(json.dumps(doc, ensure_ascii=False))
         if error is None:
-            error = next((e for files in self.nested_files.values() for f in files
-                          if (e := _check_file_component(f)) is not None), None)
-        self._patch(doc, self.nested_files)
+            error = next((listing.error for listing in self.nested_files.values() if listing.error), None)
+        # The file lists go in as placeholders and are written one component at a time below, so
+        # neither the lists nor a second copy of the whole text are ever held (docs/performance.md).
+        marker = f"\0ocikit-files-{secrets.token_hex(8)}:"
+        self._patch(doc, {ref: f"{marker}{i}" for i, ref in enumerate(self.nested_files)})
         text = json.dumps(self._ordered(doc), indent=2, ensure_ascii=False) + "\n"
         if error is not None:
             raise OcikitError(
@@ -481,7 +602,34 @@ class _Builder:
                 f"CycloneDX 1.6: {error}",
                 hint="this is a bug in ocikit; please report it with the Kitfile",
             )
-        return text.encode("utf-8")
+        return self._splice(text, json.dumps(marker, ensure_ascii=False)[:-1])
+
+    def _splice(self, text: str, quoted_marker: str) -> bytes:
+        """``text`` with each placeholder replaced by its file list, formatted as ``json.dumps``
+        (``indent=2``) formats a list at that depth; JSON strings hold no raw newline, so
+        re-indenting a component's own ``json.dumps`` is exact."""
+        listings = list(self.nested_files.values())
+        out = io.BytesIO()
+        pos = 0
+        while True:
+            start = text.find(quoted_marker, pos)
+            if start < 0:
+                break
+            end = text.index('"', start + len(quoted_marker)) + 1
+            listing = listings[int(text[start + len(quoted_marker):end - 1])]
+            line = text.rfind("\n", 0, start) + 1
+            outer = " " * (len(text[line:start]) - len(text[line:start].lstrip(" ")))
+            inner = outer + "  "
+            out.write(text[pos:start].encode("utf-8"))
+            out.write(b"[")
+            first, sep = ("\n" + inner).encode(), (",\n" + inner).encode()
+            for i, component in enumerate(listing.texts(inner)):
+                out.write(sep if i else first)
+                out.write(component.encode("utf-8"))
+            out.write(b"\n" + outer.encode() + b"]")
+            pos = end
+        out.write(text[pos:].encode("utf-8"))
+        return out.getvalue()
 
     @staticmethod
     def _ordered(doc: dict[str, Any]) -> dict[str, Any]:
@@ -492,7 +640,7 @@ class _Builder:
         out.update({k: v for k, v in doc.items() if k not in out})
         return out
 
-    def _patch(self, doc: dict[str, Any], files: Mapping[str, list[dict[str, Any]]]) -> None:
+    def _patch(self, doc: dict[str, Any], files: Mapping[str, list[dict[str, Any]] | str]) -> None:
         """Add ``modelCard`` and ``data`` (not modelled by cyclonedx-python-lib 11.x) by bom-ref."""
 
         def walk(components: list[dict[str, Any]]) -> None:
@@ -599,7 +747,7 @@ class _Builder:
         name = _str_or_none(_get(element, "name")) or path or ref
         props: dict[str, str | None] = {f"{_P}kitfile:section": section, f"{_P}path": path}
         hashes: list[Any] = []
-        files: list[Any] = []
+        flagged: list[str] = []
         if layer is not None:
             props.update({
                 f"{_P}layer:digest": str(layer.descriptor.digest),
@@ -609,9 +757,14 @@ class _Builder:
                 f"{_P}layer:files": str(len(layer.files)),
             })
             hashes = self._sha256(layer.descriptor.digest.hex)
-            files = [self._file_component(ref, rec) for rec in sorted(layer.files, key=lambda r: r.path)]
-            if files:
-                self.nested_files[ref] = files
+            records = sorted(layer.files, key=lambda r: r.path)
+            if records:
+                listing = _FileListing(records)
+                for rec in records:
+                    kind = pickle_kind(rec.path, self._local_str(rec.path))
+                    listing.add(self._ref(f"{ref}:{rec.path}"), rec, kind)
+                self.nested_files[ref] = listing
+                flagged = sorted({kind[0] for kind in listing.kinds.values()})
         else:
             props[f"{_P}model:reference"] = path
         if section == "parts":
@@ -620,7 +773,6 @@ class _Builder:
             params = _get(element, "parameters")
             if params is not None:
                 props[f"{_P}parameters"] = json.dumps(params, sort_keys=True, ensure_ascii=False, default=str)
-        flagged = sorted({kind for f in files for kind in self._flag_of(f)})
         fmt = _str_or_none(_get(element, "format")) if section == "model" else None
         if fmt is not None and fmt.lower() in _PICKLE_FORMATS:
             flagged = sorted({*flagged, fmt.lower()})
@@ -643,35 +795,6 @@ class _Builder:
             hashes=hashes or None,
             properties=self._props(dict(sorted(props.items()))),
         )
-
-    @staticmethod
-    def _flag_of(file_component: Mapping[str, Any]) -> list[str]:
-        for p in file_component["properties"]:
-            if p["name"] == f"{_P}security:format":
-                return [str(p["value"])]
-        return []
-
-    def _file_component(self, parent_ref: str, rec: FileRecord) -> dict[str, Any]:
-        """One packed file, as CycloneDX JSON.
-
-        Built as JSON rather than library objects and added in :meth:`_patch`: the library keeps
-        nested components in sorted sets, which cost seconds per few thousand files, and a
-        dataset layer may hold a hundred thousand. Keys and properties are sorted like the
-        library writes them.
-        """
-        props: dict[str, str] = {_PROP_FILE_PATH: rec.path, f"{_P}file:size": str(rec.size)}
-        kind = pickle_kind(rec.path, self._local(rec.path))
-        if kind is not None:
-            props[EXECUTABLE_DESERIALIZATION] = "true"
-            props[f"{_P}security:format"] = kind[0]
-            props[f"{_P}security:detectedBy"] = kind[1]
-        return {
-            "bom-ref": self._ref(f"{parent_ref}:{rec.path}"),
-            "hashes": [{"alg": "SHA-256", "content": rec.sha256}],
-            "name": rec.path,
-            "properties": [{"name": k, "value": v} for k, v in sorted(props.items())],
-            "type": "file",
-        }
 
     def _model_card(self, model: Any, elements: Mapping[str, tuple[Any, PackedLayer | None]]) -> dict[str, Any]:
         """``modelCard`` (CycloneDX 1.6 ``modelCard``) from the Kitfile model and its parameters."""
