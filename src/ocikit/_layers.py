@@ -338,7 +338,7 @@ class _Sink:
             # as it is done (80 MiB flat, and faster; docs/performance.md).
             params = zstandard.ZstdCompressionParameters.from_level(3, threads=-1)
             self._zstd = zstandard.ZstdCompressor(compression_params=params).stream_writer(
-                _Emitter(self._emit), write_size=CHUNK, closefd=False)
+                _Emitter(self._emit), write_size=CHUNK, closefd=False)  # type: ignore[arg-type]
         elif compression != "none":
             raise UsageError(f"invalid compression {compression!r}: must be one of {', '.join(COMPRESSIONS)}")
 
