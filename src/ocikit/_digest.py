@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from typing import BinaryIO, Protocol
+from typing import BinaryIO
 
 from ocikit.errors import DigestMismatchError, VerificationError
 
@@ -66,10 +66,6 @@ class Digest:
         actual = Digest.of_bytes(data)
         if actual != self:
             raise DigestMismatchError(f"{what} content does not match its digest {self} (got {actual})")
-
-
-class _Readable(Protocol):
-    def readinto(self, b: bytearray | memoryview, /) -> int | None: ...
 
 
 class HashingReader:

@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import io
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import BinaryIO, Protocol, runtime_checkable
 
 from ocikit._digest import CHUNK, Digest, HashingReader
@@ -207,11 +205,3 @@ class MemoryStorage:
                 out.append(Descriptor(media_type, digest, len(data), m.annotations,
                                       m.artifact_type or m.config.media_type))
         return out
-
-
-@contextmanager
-def closing_stream(stream: BinaryIO) -> Iterator[BinaryIO]:
-    try:
-        yield stream
-    finally:
-        stream.close()
