@@ -8,13 +8,14 @@ strict so a digest string can be used as a path component safely (``sha256:../..
 from __future__ import annotations
 
 import hashlib
+import io
 import re
 from dataclasses import dataclass
 from typing import BinaryIO
 
 from ocikit.errors import DigestMismatchError, VerificationError
 
-__all__ = ["CHUNK", "Digest", "HashingReader", "HashingWriter", "copy_stream"]
+__all__ = ["CHUNK", "Digest", "HashingReader", "HashingWriter", "ReadStream", "copy_stream"]
 
 #: Read/write buffer size. 1 MiB: 4 KiB reads cost +32 % on a 2 GiB hash (perf-baseline.md).
 CHUNK = 1 << 20
@@ -157,6 +158,22 @@ class HashingWriter:
     @property
     def digest(self) -> Digest:
         return Digest.from_hash(self._hash)
+
+
+class ReadStream(io.RawIOBase):
+    """Base of a read-only stream whose subclass defines only ``read(n)``.
+
+    ``readinto`` (what ``io.BufferedReader`` and HTTP clients call) is derived from ``read``, so a
+    subclass keeps its checks (hashing, size limits, resuming) in one method.
+    """
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
+        data = self.read(len(b))
+        b[: len(data)] = data
+        return len(data)
 
 
 def copy_stream(src: BinaryIO | HashingReader, dst: BinaryIO | HashingWriter, *, chunk: int = CHUNK) -> int:

@@ -38,7 +38,6 @@ from __future__ import annotations
 import contextlib
 import email.utils
 import hashlib
-import io
 import json
 import logging
 import random
@@ -55,7 +54,7 @@ from urllib.parse import quote, urljoin, urlsplit
 from ocikit._auth import Authenticator
 from ocikit._config import RegistryOptions
 from ocikit._credentials import Credential
-from ocikit._digest import CHUNK, Digest
+from ocikit._digest import CHUNK, Digest, ReadStream
 from ocikit._http import Body, Response, Transport, TransportError, Urllib3Transport, redact_url
 from ocikit._oci import DOCKER_LIST, DOCKER_MANIFEST, INDEX, MANIFEST, MAX_MANIFEST_BYTES, Descriptor, Index
 from ocikit.errors import (
@@ -439,14 +438,11 @@ class _SequentialHasher:
         return Digest.from_hash(self._hash)
 
 
-class _Window(io.RawIOBase):
+class _Window(ReadStream):
     """``length`` bytes of ``stream`` from its current position, hashed into ``hasher``."""
 
     def __init__(self, stream: BinaryIO, at: int, length: int, hasher: _SequentialHasher) -> None:
         self._stream, self._at, self._left, self._hasher = stream, at, length, hasher
-
-    def readable(self) -> bool:
-        return True
 
     def read(self, n: int = -1) -> bytes:
         if self._left <= 0:
@@ -460,22 +456,14 @@ class _Window(io.RawIOBase):
         self._left -= len(data)
         return data
 
-    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
-        data = self.read(len(b))
-        b[: len(data)] = data
-        return len(data)
 
-
-class _CheckedBody(io.RawIOBase):
+class _CheckedBody(ReadStream):
     """A monolithic upload body: hashes and counts, refuses to send more or fewer bytes."""
 
     def __init__(self, stream: BinaryIO, desc: Descriptor) -> None:
         self._stream, self._desc = stream, desc
         self._hash = hashlib.sha256()
         self.count = 0
-
-    def readable(self) -> bool:
-        return True
 
     def read(self, n: int = -1) -> bytes:
         left = self._desc.size - self.count
@@ -492,13 +480,8 @@ class _CheckedBody(io.RawIOBase):
                                       f"(got {Digest.from_hash(self._hash)}); not uploading it")
         return data
 
-    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
-        data = self.read(len(b))
-        b[: len(data)] = data
-        return len(data)
 
-
-class _BlobReader(io.RawIOBase):
+class _BlobReader(ReadStream):
     """A blob download that resumes with ``Range`` after a reset or a short body."""
 
     def __init__(self, repo: RegistryRepository, desc: Descriptor, offset: int) -> None:
@@ -508,9 +491,6 @@ class _BlobReader(io.RawIOBase):
         self._resp: Response | None = None
         if offset < desc.size:
             self._resp = repo._get_blob(desc, offset)
-
-    def readable(self) -> bool:
-        return True
 
     def _resume(self, why: str) -> bool:
         if self._resumes >= _MAX_RESUMES or self.position >= self._desc.size:
@@ -540,11 +520,6 @@ class _BlobReader(io.RawIOBase):
                 continue
             self.position += len(data)
             return data
-
-    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
-        data = self.read(len(b))
-        b[: len(data)] = data
-        return len(data)
 
     def close(self) -> None:
         if self._resp is not None:

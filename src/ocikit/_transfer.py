@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import errno
 import hashlib
-import io
 import logging
 import os
 import threading
@@ -25,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO, cast
 
 from ocikit._config import RegistryOptions
-from ocikit._digest import CHUNK, Digest
+from ocikit._digest import CHUNK, Digest, ReadStream
 from ocikit._oci import (
     KITOPS_CONFIG,
     KITOPS_MANIFEST_ARTIFACT,
@@ -102,7 +101,7 @@ class _Tally:
             self.blobs_skipped += 1
 
 
-class _Counting(io.RawIOBase):
+class _Counting(ReadStream):
     """Counts the bytes read through it (once per position, so a rewind is not counted twice)
     and reports them to the progress; keeps seek/tell so uploads can resume."""
 
@@ -110,9 +109,6 @@ class _Counting(io.RawIOBase):
         self._raw, self._key, self._progress = raw, key, progress
         self._pos = self._high = offset
         self.moved = 0
-
-    def readable(self) -> bool:
-        return True
 
     def read(self, n: int = -1) -> bytes:
         data = self._raw.read(n)
@@ -123,11 +119,6 @@ class _Counting(io.RawIOBase):
             self.moved += new
             self._progress.advance(self._key, new)
         return data
-
-    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
-        data = self.read(len(b))
-        b[: len(data)] = data
-        return len(data)
 
     def seekable(self) -> bool:
         try:
