@@ -16,17 +16,16 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import json
 import logging
 import os
 import subprocess
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ocikit._config import RegistryOptions, credentials_path, home_dir
+from ocikit._files import write_atomic
 from ocikit.errors import StoreError
 
 __all__ = ["Credential", "docker_config_path", "erase", "lookup", "ocikit_credentials_file", "store"]
@@ -179,17 +178,9 @@ def lookup(host: str, *, home: Path | None = None, options: RegistryOptions | No
 def _write_atomic(path: Path, config: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     data = (json.dumps(config, indent=2, sort_keys=True) + "\n").encode()
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".credentials-", suffix=".tmp")
     try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        write_atomic(path, data, mode=0o600)
     except OSError as e:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
         raise StoreError(f"cannot write credentials to {path}: {e.strerror}",
                          hint="check the permissions of ocikit's home directory") from e
 

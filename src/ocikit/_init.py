@@ -30,11 +30,11 @@ import json
 import logging
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ocikit._files import write_atomic
 from ocikit._kitfile import DEFAULT_KITFILE_NAMES, MAX_KITFILE_BYTES, Kitfile, _check_json, parse_parameters
 from ocikit.errors import KitfileError, TargetExistsError
 
@@ -403,39 +403,9 @@ def init(
         kitfile = _with_parameters(kitfile, params, metrics, has_metrics=metrics_file is not None, run=run)
     text = kitfile.to_yaml()
     Kitfile.loads(text, source=str(target))  # what we write must read back
-    _write(target, text.encode("utf-8"), force=force)
+    try:
+        write_atomic(target, text.encode("utf-8"), mode=0o644, overwrite=force)
+    except FileExistsError as e:  # appeared after the check above
+        raise TargetExistsError(f"{target} already exists", hint="pass --force to replace it") from e
     log.info("wrote %s", target)
     return target
-
-
-def _write(target: Path, data: bytes, *, force: bool) -> None:
-    """Write atomically: a temp file in the same directory, then rename (force) or link (no overwrite)."""
-    fd, tmp = tempfile.mkstemp(prefix=".Kitfile.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        if force:
-            os.replace(tmp, target)
-            return
-        try:
-            os.link(tmp, target)  # fails if the target appeared meanwhile: never overwrite
-        except FileExistsError as e:
-            raise TargetExistsError(f"{target} already exists", hint="pass --force to replace it") from e
-        except OSError:
-            # No hard links on this filesystem: exclusive create, removed again on failure.
-            try:
-                out = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-            except FileExistsError as e:
-                raise TargetExistsError(f"{target} already exists", hint="pass --force to replace it") from e
-            try:
-                with os.fdopen(out, "wb") as f:
-                    f.write(data)
-            except BaseException:
-                os.unlink(target)
-                raise
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)

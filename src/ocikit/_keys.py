@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import json
 import os
 import re
@@ -30,6 +29,7 @@ import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ocikit._files import write_atomic
 from ocikit.errors import KeyFileError, TargetExistsError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -180,27 +180,6 @@ def export_cosign_private_key(key: EllipticCurvePrivateKey, password: bytes) -> 
     return (f"-----BEGIN {SIGSTORE_LABEL}-----\n" + "\n".join(lines) + f"\n-----END {SIGSTORE_LABEL}-----\n").encode()
 
 
-def _write_new(path: Path, data: bytes, mode: int, force: bool) -> None:
-    """Write ``data`` to ``path`` atomically (temp + fsync + rename) with ``mode`` from the start."""
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)  # the umask may have narrowed it; never widen a private key though
-        if force:
-            os.replace(tmp, path)
-        else:
-            os.link(tmp, path)  # fails if ``path`` appeared meanwhile: never overwrite by accident
-            os.unlink(tmp)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
 def write_keypair(
     prefix: str | os.PathLike[str],
     password: bytes | None,
@@ -221,8 +200,8 @@ def write_keypair(
     private = export_cosign_private_key(key, password or b"") if cosign_format else private_key_pem(key, password)
     public = public_key_pem(key.public_key())
     try:
-        _write_new(key_path, private, 0o600, force)
-        _write_new(pub_path, public, 0o644, force)
+        write_atomic(key_path, private, mode=0o600, overwrite=force)
+        write_atomic(pub_path, public, mode=0o644, overwrite=force)
     except FileExistsError as e:
         raise TargetExistsError(f"{e.filename} already exists", hint="pass --force to replace the key pair") from e
     except OSError as e:

@@ -1,0 +1,62 @@
+"""Writing a small file so that nobody ever sees half of it: Kitfiles, keys, credentials, SBOMs.
+
+Blobs of the local store have their own path (``_layout``: ingest files, digest checks); this is
+for the few whole files ocikit writes next to the user's own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+__all__ = ["write_atomic"]
+
+
+def write_atomic(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o644, overwrite: bool = True) -> None:
+    """Write ``data`` to ``path`` whole or not at all, with permissions ``mode``.
+
+    The bytes go to a temporary file in the same directory (created 0600, so a secret is never
+    readable by others, not even for a moment), are fsynced, get ``mode`` exactly (whatever the
+    umask), and then replace ``path`` (``overwrite``) or are hard-linked to it, which raises
+    ``FileExistsError`` if ``path`` exists or appeared meanwhile: never overwrite by accident. On a
+    filesystem without hard links the fallback is an exclusive create, removed again on failure.
+    The temporary file never outlives the call. ``OSError`` propagates; callers turn it into their
+    own error class.
+    """
+    target = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        if overwrite:
+            os.replace(tmp, target)
+            return
+        try:
+            os.link(tmp, target)
+        except FileExistsError:
+            raise
+        except OSError:
+            _create_exclusive(target, data, mode)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+
+
+def _create_exclusive(target: Path, data: bytes, mode: int) -> None:
+    """No hard links here: create ``target`` exclusively and write it, removing it on failure."""
+    out = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        with os.fdopen(out, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(target, mode)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(target)
+        raise
