@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,6 +73,8 @@ def test_sbom_to_file(home: Path, kit: Kit, tmp_path: Path) -> None:
     assert out.read_bytes() == kit.sbom
     assert "wrote" in result.stderr and "bom.json" in result.stderr
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".bom.json")] == []
+    # An SBOM is meant to be shared: readable by others like a Kitfile, not 0600 like a key.
+    assert stat.S_IMODE(out.stat().st_mode) == 0o644
 
 
 def test_sbom_to_unwritable_place_leaves_nothing(home: Path, kit: Kit, tmp_path: Path) -> None:

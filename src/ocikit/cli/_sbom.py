@@ -2,32 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
-from pathlib import Path
-
 import click
 
 from ocikit._config import RegistryOptions
+from ocikit._files import write_atomic
 from ocikit.cli._context import get_context
 from ocikit.cli._options import json_option, network_options, reference_argument
 from ocikit.cli._output import echo_json, format_bytes, status
 from ocikit.errors import OcikitError
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file in the same directory: no partial file."""
-    directory = path.parent if str(path.parent) else Path()
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 @click.command("sbom")
@@ -52,7 +34,7 @@ def sbom_cmd(reference: str, output: str | None, registry_options: RegistryOptio
         click.echo(data.decode("utf-8"), nl=False)
         return
     try:
-        _write_atomically(Path(output), data)
+        write_atomic(output, data)
     except OSError as e:
         raise OcikitError(f"cannot write {output}: {e.strerror or e}",
                           hint="choose a writable path for -o") from e
