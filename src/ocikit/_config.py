@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
-__all__ = ["RegistryOptions", "credentials_path", "home_dir", "store_dir"]
+from ocikit.errors import UsageError
+
+__all__ = ["RegistryOptions", "credentials_path", "home_dir", "source_date_epoch", "store_dir"]
 
 ENV_HOME = "OCIKIT_HOME"
 
@@ -31,6 +34,25 @@ def store_dir(home: Path) -> Path:
 def credentials_path(home: Path) -> Path:
     """ocikit's own credentials file, in Docker ``config.json`` format."""
     return home / "credentials.json"
+
+
+def source_date_epoch() -> datetime | None:
+    """``$SOURCE_DATE_EPOCH`` as a UTC time, or None when unset or empty.
+
+    The one reading of https://reproducible-builds.org/specs/source-date-epoch/ for every time
+    ocikit records (image ``created``, ModelPack ``createdAt``, SBOM and stage-event times): a value
+    that is set but is not whole seconds since 1970 is refused, never silently replaced by "now".
+    """
+    raw = os.environ.get("SOURCE_DATE_EPOCH")
+    if raw is None or raw.strip() == "":
+        return None
+    try:
+        return datetime.fromtimestamp(int(raw.strip()), tz=timezone.utc)
+    except (ValueError, OverflowError, OSError) as e:
+        raise UsageError(
+            f"SOURCE_DATE_EPOCH={raw!r} is not a Unix timestamp",
+            hint="set SOURCE_DATE_EPOCH to whole seconds since 1970-01-01, or unset it",
+        ) from e
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,6 @@ one-entry tar so it gets every check a tar entry gets.
 from __future__ import annotations
 
 import json
-import os
 import posixpath
 import re
 from collections.abc import Mapping, Sequence
@@ -37,6 +36,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from ocikit._config import source_date_epoch
 from ocikit._digest import Digest
 from ocikit._layers import BLOCK, parse_layer_media_type, tar_header
 from ocikit._oci import (
@@ -147,15 +147,7 @@ def check_filepath(path: str, where: str) -> str:
 
 def created_at() -> str:
     """``descriptor.createdAt``: SOURCE_DATE_EPOCH when set (reproducible digests), else now."""
-    epoch = os.environ.get("SOURCE_DATE_EPOCH")
-    if epoch:
-        try:
-            value = int(epoch)
-        except ValueError as e:
-            raise UsageError(f"SOURCE_DATE_EPOCH={epoch!r} is not a whole number of seconds") from e
-        moment = datetime.fromtimestamp(value, tz=timezone.utc)
-    else:
-        moment = datetime.now(tz=timezone.utc).replace(microsecond=0)
+    moment = source_date_epoch() or datetime.now(tz=timezone.utc).replace(microsecond=0)
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

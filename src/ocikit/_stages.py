@@ -36,7 +36,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from ocikit._config import RegistryOptions
+from ocikit._config import RegistryOptions, source_date_epoch
 from ocikit._digest import Digest
 from ocikit._gates import (
     Expression,
@@ -427,10 +427,7 @@ def _refuse_if_failed(stage: str, cand: _Candidate, results: Iterable[GateResult
 
 
 def _default_clock() -> _dt.datetime:
-    epoch = os.environ.get("SOURCE_DATE_EPOCH")
-    if epoch and epoch.strip().isdigit():
-        return _dt.datetime.fromtimestamp(int(epoch), _dt.timezone.utc)
-    return _dt.datetime.now(_dt.timezone.utc)
+    return source_date_epoch() or _dt.datetime.now(_dt.timezone.utc)
 
 
 def _timestamp(clock: Clock | None) -> str:

@@ -20,12 +20,12 @@ from ocikit._diff import diff
 from ocikit._digest import Digest
 from ocikit._kitfile import Kitfile
 from ocikit._layout import LocalStore
-from ocikit._modelpack import RawAsTar, check_filepath, layer_kind, modelpack_media_type
+from ocikit._modelpack import RawAsTar, check_filepath, created_at, layer_kind, modelpack_media_type
 from ocikit._oci import MANIFEST, Descriptor, Manifest
 from ocikit._pack import pack
 from ocikit._storage import read_blob, read_manifest
 from ocikit._unpack import unpack
-from ocikit.errors import DigestMismatchError, UnsafeArchiveError, VerificationError
+from ocikit.errors import DigestMismatchError, UnsafeArchiveError, UsageError, VerificationError
 
 MP_MANIFEST = "application/vnd.cncf.model.manifest.v1+json"
 MP_CONFIG = "application/vnd.cncf.model.config.v1+json"
@@ -176,6 +176,12 @@ def test_created_at_is_reproducible_with_source_date_epoch_and_now_without(
     _, config_bytes = _stored(home, "acme/r", "now")
     created = datetime.strptime(json.loads(config_bytes)["descriptor"]["createdAt"], "%Y-%m-%dT%H:%M:%SZ")
     assert before <= created.replace(tzinfo=timezone.utc) <= datetime.now(tz=timezone.utc)
+
+
+def test_created_at_refuses_an_out_of_range_source_date_epoch(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "99999999999999999999")  # an int, but no datetime
+    with pytest.raises(UsageError, match="SOURCE_DATE_EPOCH"):
+        created_at()
 
 
 def test_kitops_layers_carry_the_filepath_annotation_too(home: Path, tmp_path: Path) -> None:

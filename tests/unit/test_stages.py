@@ -570,6 +570,17 @@ def test_default_clock_honours_source_date_epoch(storage: MemoryStorage, monkeyp
     assert promote(storage, "1.0.0", "staging").time == "2023-11-14T22:13:20Z"
 
 
+@pytest.mark.parametrize("value", ["yesterday", "1.5", "99999999999999999999"])
+def test_unreadable_source_date_epoch_is_refused_not_replaced_by_now(
+    storage: MemoryStorage, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    make_modelkit(storage, "1.0.0", 0.9)
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", value)
+    with pytest.raises(UsageError, match="SOURCE_DATE_EPOCH"):
+        promote(storage, "1.0.0", "staging")
+    assert "staging" not in storage.tags()  # refused before anything was written
+
+
 def test_default_actor(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / "gitconfig"))
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
