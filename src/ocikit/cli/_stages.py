@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import click
 
 from ocikit._config import RegistryOptions
+from ocikit._digest import Digest
 from ocikit._stages import StageEvent
 from ocikit.cli._context import get_context
 from ocikit.cli._options import json_option, network_options, reference_argument
@@ -26,9 +27,8 @@ key_option = click.option("--key", type=click.Path(dir_okay=False, exists=True),
                           help="Sign the stage event with this private key (cosign-compatible).")
 
 
-def _short(digest: object) -> str:
-    text = str(digest) if digest else "-"
-    return text[:19] if text.startswith("sha256:") else text
+def _short(digest: Digest | None) -> str:
+    return digest.short if digest is not None else "-"
 
 
 def _render_event(event: StageEvent, verb: str, as_json: bool) -> None:
