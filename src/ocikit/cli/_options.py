@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
 
 from ocikit._config import RegistryOptions
+from ocikit._keys import ENV_PASSWORD
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -56,3 +59,26 @@ def network_options(func: F) -> F:
 json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 
 reference_argument = click.argument("reference", metavar="REFERENCE")
+
+password_stdin_option = click.option(
+    "--password-stdin", is_flag=True,
+    help=f"Read the key password from the first line of stdin (else ${ENV_PASSWORD}, else a prompt).",
+)
+
+
+def read_password(password_stdin: bool, *, needed: bool, confirm: bool = False) -> str | None:
+    """A signing key's password: ``--password-stdin``, else ``$OCIKIT_PASSWORD``, else a hidden
+    prompt when ``needed`` and stdin is a terminal; None when there is no way to ask."""
+    if password_stdin:
+        line: str = sys.stdin.readline()
+        return line.rstrip("\r\n")
+    env = os.environ.get(ENV_PASSWORD)
+    if env is not None:
+        return env
+    if needed and sys.stdin.isatty():
+        value: str = click.prompt(
+            "Password for the private key" + (" (empty for none)" if confirm else ""),
+            hide_input=True, confirmation_prompt=confirm, default="", show_default=False,
+        )
+        return value
+    return None

@@ -13,9 +13,14 @@ from ocikit._config import RegistryOptions
 from ocikit._digest import Digest
 from ocikit._stages import StageEvent
 from ocikit.cli._context import get_context
-from ocikit.cli._options import json_option, network_options, reference_argument
+from ocikit.cli._options import (
+    json_option,
+    network_options,
+    password_stdin_option,
+    read_password,
+    reference_argument,
+)
 from ocikit.cli._output import echo_json, echo_table, status
-from ocikit.cli._trust import _password, password_stdin_option
 
 repository_argument = click.argument("repository", metavar="REPOSITORY")
 stage_option = click.option("--stage", required=True, metavar="STAGE", help="The stage, e.g. production.")
@@ -67,7 +72,7 @@ def promote_cmd(reference: str, stage: str, reason: str, require: Sequence[str],
     """
     from ocikit._stages import promote
 
-    password = _password(password_stdin, needed=key is not None)
+    password = read_password(password_stdin, needed=key is not None)
     event = promote(reference, stage, reason=reason, actor=actor, require=tuple(require), policy=policy,
                     key=key, password=password, home=get_context().home, options=registry_options)
     _render_event(event, "promoted", as_json)
@@ -96,7 +101,7 @@ def rollback_cmd(repository: str, stage: str, to: str | None, reason: str, polic
     """
     from ocikit._stages import rollback
 
-    password = _password(password_stdin, needed=key is not None)
+    password = read_password(password_stdin, needed=key is not None)
     event = rollback(repository, stage, to=to, reason=reason, actor=actor, policy=policy, key=key,
                      password=password, home=get_context().home, options=registry_options)
     _render_event(event, "rolled back", as_json)

@@ -7,24 +7,21 @@ terminal.
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Sequence
 
 import click
 
 from ocikit._config import RegistryOptions
+from ocikit._keys import ENV_PASSWORD, ENV_VERIFY_KEY
 from ocikit.cli._context import get_context
-from ocikit.cli._options import json_option, network_options, reference_argument
-from ocikit.cli._output import echo_json
-
-ENV_PASSWORD = "OCIKIT_PASSWORD"  # noqa: S105 - the name of a variable, not a secret
-ENV_VERIFY_KEY = "OCIKIT_VERIFY_KEY"
-
-password_stdin_option = click.option(
-    "--password-stdin", is_flag=True,
-    help=f"Read the key password from the first line of stdin (else ${ENV_PASSWORD}, else a prompt).",
+from ocikit.cli._options import (
+    json_option,
+    network_options,
+    password_stdin_option,
+    read_password,
+    reference_argument,
 )
+from ocikit.cli._output import echo_json
 
 
 def _parse_annotations(ctx: click.Context, param: click.Parameter, values: Sequence[str]) -> dict[str, str]:
@@ -41,22 +38,6 @@ annotation_option = click.option(
     "-a", "--annotation", "annotations", multiple=True, metavar="KEY=VALUE", callback=_parse_annotations,
     help="Annotation in the signed payload's 'optional' map (repeatable).",
 )
-
-
-def _password(password_stdin: bool, *, needed: bool, confirm: bool = False) -> str | None:
-    if password_stdin:
-        line: str = sys.stdin.readline()
-        return line.rstrip("\r\n")
-    env = os.environ.get(ENV_PASSWORD)
-    if env is not None:
-        return env
-    if needed and sys.stdin.isatty():
-        value: str = click.prompt(
-            "Password for the private key" + (" (empty for none)" if confirm else ""),
-            hide_input=True, confirmation_prompt=confirm, default="", show_default=False,
-        )
-        return value
-    return None
 
 
 @click.command("keygen")
@@ -77,7 +58,7 @@ def keygen_cmd(output_prefix: str, cosign_format: bool, force: bool, password_st
     """
     from ocikit._signing import keygen
 
-    password = _password(password_stdin, needed=True, confirm=True)
+    password = read_password(password_stdin, needed=True, confirm=True)
     if password is None:  # no terminal to ask on, and no explicit choice: refuse, as cosign does
         from ocikit.errors import UsageError
 
@@ -116,7 +97,7 @@ def sign_cmd(reference: str, key: str, annotations: dict[str, str], password_std
         needed = is_encrypted(key)
     except KeyFileError:
         needed = False  # let the library report the key problem
-    result = sign(reference, key, password=_password(password_stdin, needed=needed),
+    result = sign(reference, key, password=read_password(password_stdin, needed=needed),
                   annotations=annotations or None, home=get_context().home, options=registry_options)
     if as_json:
         echo_json(result.to_dict())
