@@ -41,6 +41,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "COSIGN_LABELS",
     "ENV_PASSWORD",
+    "ENV_VERIFY_KEY",
     "export_cosign_private_key",
     "generate_private_key",
     "is_encrypted",
@@ -54,6 +55,8 @@ __all__ = [
 
 #: Like ``COSIGN_PASSWORD``: set (even to "") means "this is the password"; unset means "ask".
 ENV_PASSWORD = "OCIKIT_PASSWORD"  # noqa: S105 - the name of a variable, not a secret
+#: The public key pull, unpack and verify check signatures with when no --verify-key/--key is given.
+ENV_VERIFY_KEY = "OCIKIT_VERIFY_KEY"
 
 SIGSTORE_LABEL = "ENCRYPTED SIGSTORE PRIVATE KEY"
 COSIGN_LABEL = "ENCRYPTED COSIGN PRIVATE KEY"

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import click
 
 from ocikit._config import RegistryOptions
+from ocikit._keys import ENV_VERIFY_KEY
 from ocikit.cli._context import get_context
 from ocikit.cli._options import json_option, network_options
 from ocikit.cli._output import echo_json, echo_table, format_bytes, status
@@ -223,9 +224,9 @@ def tag_cmd(source: str, target: str) -> None:
                    "(e.g. model,datasets:validation). Repeat to combine. Default: everything.")
 @click.option("-o", "--overwrite", is_flag=True, help="Replace existing files.")
 @click.option("-i", "--ignore-existing", is_flag=True, help="Keep existing files and skip those entries.")
-@click.option("--verify-key", type=click.Path(dir_okay=False, exists=True), envvar="OCIKIT_VERIFY_KEY",
+@click.option("--verify-key", type=click.Path(dir_okay=False, exists=True), envvar=ENV_VERIFY_KEY,
               help="Refuse the ModelKit unless signed by this public key (checked before anything is "
-                   "written). Env: OCIKIT_VERIFY_KEY.")
+                   f"written). Env: {ENV_VERIFY_KEY}.")
 @json_option
 @network_options
 def unpack_cmd(reference: str, directory: str, filters: Sequence[str], overwrite: bool, ignore_existing: bool,

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import click
 
 from ocikit._config import RegistryOptions
+from ocikit._keys import ENV_VERIFY_KEY
 from ocikit.cli._context import get_context
 from ocikit.cli._options import json_option, network_options
 from ocikit.cli._output import echo_json, format_bytes
@@ -104,7 +105,7 @@ def push_cmd(source: str, destination: str | None, tags: Sequence[str], registry
 
 @click.command("pull")
 @click.argument("reference", metavar="REFERENCE")
-@click.option("--verify-key", type=click.Path(dir_okay=False, exists=True), envvar="OCIKIT_VERIFY_KEY",
+@click.option("--verify-key", type=click.Path(dir_okay=False, exists=True), envvar=ENV_VERIFY_KEY,
               help="Refuse the ModelKit unless it is signed by this public key (checked before storing).")
 @json_option
 @network_options
