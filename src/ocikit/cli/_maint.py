@@ -7,9 +7,7 @@ import click
 from ocikit.cli._context import get_context
 from ocikit.cli._options import json_option
 from ocikit.cli._output import echo_json, format_bytes
-
-#: Exit code when the store is inconsistent (the "verification failed" code, see ocikit.errors).
-EXIT_INCONSISTENT = 3
+from ocikit.errors import VerificationError
 
 
 @click.command("fsck")
@@ -48,7 +46,7 @@ def fsck_cmd(ctx: click.Context, repair: bool, older_than: int, as_json: bool) -
             click.echo(f"store is inconsistent: {remaining} problem(s)"
                        + ("" if repair else "; 'ocikit fsck --repair' fixes what it can"), err=True)
     if not report.ok:
-        ctx.exit(EXIT_INCONSISTENT)
+        ctx.exit(VerificationError.exit_code)  # an inconsistent store failed verification: exit 3
 
 
 @click.command("gc")
