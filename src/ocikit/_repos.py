@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from ocikit._config import RegistryOptions, home_dir
 from ocikit._reference import Reference
@@ -13,15 +12,11 @@ from ocikit.errors import NotFoundError
 __all__ = ["local_repository", "locate", "open_registry_repository", "open_repository"]
 
 
-def _home(home: str | os.PathLike[str] | None) -> Path:
-    return home_dir(home)
-
-
 def local_repository(ref: Reference, *, home: str | os.PathLike[str] | None = None) -> Storage:
     """The local store's repository for ``ref.name`` (``registry/repository``), whatever the registry."""
     from ocikit._layout import LocalStore
 
-    return LocalStore.at_home(_home(home)).repository(ref.name)
+    return LocalStore.at_home(home).repository(ref.name)
 
 
 def open_registry_repository(
@@ -33,7 +28,7 @@ def open_registry_repository(
     """The repository on the registry named by ``ref`` (credentials from ``home`` / Docker)."""
     from ocikit._registry import Registry
 
-    return Registry(ref.registry, options or RegistryOptions(), home=_home(home)).repository(ref.repository)
+    return Registry(ref.registry, options or RegistryOptions(), home=home_dir(home)).repository(ref.repository)
 
 
 def open_repository(

@@ -46,6 +46,7 @@ from ocikit._digest import Digest
 from ocikit._keys import load_private_key, load_public_key, resolve_password, write_keypair
 from ocikit._oci import MANIFEST, Descriptor, go_json
 from ocikit._reference import Reference
+from ocikit._repos import locate
 from ocikit._storage import Storage, read_blob
 from ocikit.errors import (
     DigestMismatchError,
@@ -508,13 +509,6 @@ def _as_reference(reference: str | Reference) -> Reference:
     return reference if isinstance(reference, Reference) else Reference.parse(reference)
 
 
-def _locate(ref: Reference, home: str | os.PathLike[str] | None, options: RegistryOptions | None) -> Storage:
-    """The copy a user means: the local one when present, else the registry (``_repos.locate``)."""
-    from ocikit._repos import locate
-
-    return locate(ref, home=home, options=options)
-
-
 def keygen(
     prefix: str | os.PathLike[str] = "cosign",
     password: str | bytes | None = None,
@@ -542,7 +536,7 @@ def sign(
     registry); the signature is written to the same repository under ``sha256-<hex>.sig``."""
     ref = _as_reference(reference)
     private = load_private_key(key, password)  # a bad key/password fails before any network traffic
-    storage = _locate(ref, home, options)
+    storage = locate(ref, home=home, options=options)
     desc = storage.resolve(ref.identifier)
     sig_desc, added = _sign(storage, ref, desc, private, annotations=annotations)
     return SignResult(
@@ -573,6 +567,6 @@ def verify(
     """Resolve ``reference`` once and verify its signature; use ``result.digest`` afterwards."""
     ref = _as_reference(reference)
     load_public_key(key)
-    storage = _locate(ref, home, options)
+    storage = locate(ref, home=home, options=options)
     desc = storage.resolve(ref.identifier)
     return verify_descriptor(storage, ref, desc, key, annotations=annotations)
