@@ -89,12 +89,7 @@ def read_blob(storage: Storage, desc: Descriptor, *, limit: int = MAX_SMALL_BLOB
         return desc.data
     reader = open_verified(storage, desc, what=what)
     try:
-        data = b""
-        while True:
-            chunk = reader.read(CHUNK)
-            if not chunk:
-                break
-            data += chunk
+        data = b"".join(iter(lambda: reader.read(CHUNK), b""))  # one copy, not one per chunk
         reader.verify()
         return data
     finally:
