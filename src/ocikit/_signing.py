@@ -223,9 +223,9 @@ class VerifiedSignature:
     annotations: Mapping[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "docker-reference": self.docker_reference,
-            "docker-manifest-digest": str(self.digest),
+        return {  # the payload's docker-reference / docker-manifest-digest, in camelCase like every --json key
+            "dockerReference": self.docker_reference,
+            "dockerManifestDigest": str(self.digest),
             "payloadDigest": str(self.payload_digest),
             "optional": dict(self.annotations) or None,
         }

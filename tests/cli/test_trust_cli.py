@@ -116,7 +116,8 @@ def test_sign_then_verify_local(cli: Cli, home: Path, keypair: tuple[Path, Path]
     assert as_json["digest"] == str(desc.digest)
     assert as_json["verified"] is True
     assert as_json["signatures"][0]["optional"] == {"ci": "release"}
-    assert as_json["signatures"][0]["docker-reference"] == NAME
+    assert as_json["signatures"][0]["dockerReference"] == NAME
+    assert as_json["signatures"][0]["dockerManifestDigest"] == str(desc.digest)
 
     # the independent verifier reads the local layout's index.json directly
     source = cosign_verifier.layout_source(home / "store", NAME)
