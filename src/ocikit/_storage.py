@@ -24,7 +24,7 @@ from typing import BinaryIO, Protocol, runtime_checkable
 
 from ocikit._digest import CHUNK, Digest, HashingReader
 from ocikit._oci import INDEX, MANIFEST, MAX_MANIFEST_BYTES, Descriptor, Index, Manifest
-from ocikit.errors import NotFoundError, UsageError
+from ocikit.errors import NotFoundError, UsageError, VerificationError
 
 __all__ = ["MemoryStorage", "Storage", "open_verified", "read_blob", "read_manifest"]
 
@@ -82,8 +82,9 @@ def open_verified(storage: Storage, desc: Descriptor, *, what: str = "blob") -> 
 
 def read_blob(storage: Storage, desc: Descriptor, *, limit: int = MAX_SMALL_BLOB, what: str = "blob") -> bytes:
     """Read a small blob (config, SBOM, event) whole, verified, refusing anything over ``limit``."""
-    if desc.size > limit:
-        raise UsageError(f"{what} {desc.digest} is {desc.size} bytes, more than the {limit}-byte limit")
+    if desc.size > limit:  # declared by a manifest we do not trust yet: refuse before reading
+        raise VerificationError(f"{what} {desc.digest} is {desc.size} bytes, more than the {limit}-byte limit",
+                                hint="the manifest names a blob too large to be a ModelKit config, SBOM or event")
     if desc.data is not None:
         desc.digest.verify_bytes(desc.data, size=desc.size, what=what)
         return desc.data
