@@ -41,6 +41,7 @@ import yaml
 from ocikit._digest import Digest
 from ocikit._oci import go_json
 from ocikit._reference import Reference
+from ocikit._schemas import load_schema
 from ocikit.errors import InvalidReference, KitfileError, OcikitError
 
 __all__ = [
@@ -58,7 +59,6 @@ __all__ = [
     "Package",
     "find_kitfile",
     "is_modelkit_reference",
-    "load_schema",
     "parse_parameters",
 ]
 
@@ -78,13 +78,6 @@ SCHEMA_NAME = "kitfile.schema.json"
 
 SECTIONS = ("model", "parts", "code", "datasets", "docs")
 _KIND = {"model": "model", "parts": "modelpart", "code": "code", "datasets": "dataset", "docs": "docs"}
-
-
-def load_schema(name: str = SCHEMA_NAME) -> dict[str, Any]:
-    """A schema shipped with ocikit (see ``ocikit._schemas``); the Kitfile schema by default."""
-    from ocikit._schemas import load_schema as _load
-
-    return _load(name)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1128,7 +1121,7 @@ def _problem(source: str, node: _Node | None, path: tuple[str | int, ...], msg: 
 
 
 def _schema_props() -> dict[str, tuple[str, ...]]:
-    schema = load_schema()
+    schema = load_schema(SCHEMA_NAME)
     props = schema["properties"]
     return {
         "package": tuple(props["package"]["properties"]),

@@ -12,6 +12,7 @@ import pytest
 
 from ocikit._digest import Digest
 from ocikit._kitfile import (
+    SCHEMA_NAME,
     Code,
     DataSet,
     Docs,
@@ -27,9 +28,8 @@ from ocikit._kitfile import (
     _go_float,
     find_kitfile,
     is_modelkit_reference,
-    load_schema,
 )
-from ocikit._schemas import schema_path, validator
+from ocikit._schemas import load_schema, schema_path, validator
 from ocikit.errors import KitfileError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -518,7 +518,7 @@ def _schema_fields(schema: dict[str, object], node: object, prefix: str) -> list
 def test_docs_document_every_schema_property() -> None:
     doc = (REPO / "docs" / "kitfile.md").read_text(encoding="utf-8")
     documented = set(re.findall(r"`([A-Za-z.\[\]]+)`", doc))
-    fields = _schema_fields(load_schema(), load_schema(), "")
+    fields = _schema_fields(load_schema(SCHEMA_NAME), load_schema(SCHEMA_NAME), "")
     assert len(fields) > 25
     missing = [f for f in fields if f not in documented]
     assert not missing, f"docs/kitfile.md does not document: {missing}"
