@@ -28,10 +28,7 @@ def write_atomic(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o644
     target = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+        _write_synced(fd, data)
         os.chmod(tmp, mode)
         if overwrite:
             os.replace(tmp, target)
@@ -49,14 +46,19 @@ def write_atomic(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o644
 
 def _create_exclusive(target: Path, data: bytes, mode: int) -> None:
     """No hard links here: create ``target`` exclusively and write it, removing it on failure."""
-    out = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
-        with os.fdopen(out, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+        _write_synced(fd, data)
         os.chmod(target, mode)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(target)
         raise
+
+
+def _write_synced(fd: int, data: bytes) -> None:
+    """Write ``data`` to the open file ``fd``, fsync it and close it."""
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
