@@ -2,16 +2,22 @@
 # pack of one 2 GiB random file (uncompressed, SBOM on) vs `openssl dgst -sha256` + `cp`
 # (hash once + write once), then re-pack of unchanged content, then the compressions on
 # COMP_MIB of float32-like data vs `gzip -1` / `zstd -T0 -3`.
-# Targets: ratio <= 1.0, re-pack leaves the stored blob untouched, ocikit peak RSS <= 150 MiB.
+# Targets: ratio <= 1.0, re-pack leaves the stored blob untouched, ocikit peak RSS <= 150 MiB
+# (zstd too, and flat: the same at ZSTD_BIG_MIB as at COMP_MIB).
+# PARTS selects what runs (default: all): pack repack comp zstd-big.
 source "$(dirname "$0")/lib.sh"
 SIZE_MIB="${SIZE_MIB:-2048}"
 COMP_MIB="${COMP_MIB:-256}"
+ZSTD_BIG_MIB="${ZSTD_BIG_MIB:-1024}"
+PARTS="${PARTS:-pack repack comp zstd-big}"
+part() { case " $PARTS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 CTX="$WORK/pack-ctx"
 mkdir -p "$CTX/model"
 make_random_file "$CTX/model/weights.bin" "$SIZE_MIB"
 printf 'manifestVersion: 1.0.0\npackage:\n  name: bench\nmodel:\n  path: model\n' > "$CTX/Kitfile"
 export OCIKIT_HOME="$WORK/pack-home"
 cat "$CTX/model/weights.bin" > /dev/null  # warm page cache, as after training wrote it
+if part pack; then
 reset_times pack_ocikit pack_peer
 for _ in $(seq "$RUNS"); do
   rm -f "$WORK/copy.bin"; sync
@@ -21,8 +27,11 @@ for _ in $(seq "$RUNS"); do
 done
 rm -f "$WORK/copy.bin"
 report "pack ${SIZE_MIB} MiB, SBOM (vs openssl+cp)" pack_ocikit pack_peer
+fi
 
 # re-pack: the stored layer blob must not be rewritten (same inode, same mtime)
+if part repack; then
+[ -d "$OCIKIT_HOME/store" ] || ocikit -q pack "$CTX" -t bench/pack:1 >/dev/null
 BLOB=$(ls -S "$OCIKIT_HOME/store/blobs/sha256" | head -1)
 before=$(stat -c '%i %Y.%y' "$OCIKIT_HOME/store/blobs/sha256/$BLOB")
 reset_times repack_ocikit
@@ -30,6 +39,7 @@ for _ in $(seq "$RUNS"); do run_timed repack_ocikit ocikit -q pack "$CTX" -t ben
 after=$(stat -c '%i %Y.%y' "$OCIKIT_HOME/store/blobs/sha256/$BLOB")
 [ "$before" = "$after" ] && same="stored blob untouched" || same="STORED BLOB REWRITTEN"
 printf '%-40s ocikit %7.3fs  (%s)\n' "re-pack unchanged ${SIZE_MIB} MiB" "$(median repack_ocikit)" "$same"
+fi
 
 # compression on float32-like weights (they compress little, like real weights)
 CCTX="$WORK/comp-ctx"
@@ -50,6 +60,7 @@ fi
 printf 'manifestVersion: 1.0.0\npackage:\n  name: comp\nmodel:\n  path: model\n' > "$CCTX/Kitfile"
 cat "$CCTX/model/w.bin" > /dev/null
 export OCIKIT_HOME="$WORK/comp-home"
+if part comp; then
 for c in none gzip gzip-fastest zstd; do reset_times "comp_$c"; done
 reset_times comp_gzip1 comp_zstd
 for _ in $(seq "$RUNS"); do
@@ -70,3 +81,25 @@ for c in none gzip gzip-fastest zstd; do
     "$(ratio "$(median "comp_$c")" "$(median comp_gzip1)")" "$(ratio "$(median "comp_$c")" "$(median comp_zstd)")" "$(peak_mib "comp_$c")"
 done
 printf '%-40s gzip -1 %7.3fs  zstd -T0 -3 %7.3fs\n' "peers on the same ${COMP_MIB} MiB" "$(median comp_gzip1)" "$(median comp_zstd)"
+fi
+
+# zstd memory must not grow with the layer: the same pack on ZSTD_BIG_MIB of the same data
+if part zstd-big; then
+  ZCTX="$WORK/zstd-big-ctx"
+  mkdir -p "$ZCTX/model"
+  if [ ! -f "$ZCTX/model/w.bin" ] || [ "$(stat -c %s "$ZCTX/model/w.bin")" -ne $((ZSTD_BIG_MIB << 20)) ]; then
+    rm -f "$ZCTX/model/w.bin"
+    for _ in $(seq $((ZSTD_BIG_MIB / COMP_MIB))); do cat "$CCTX/model/w.bin" >> "$ZCTX/model/w.bin"; done
+  fi
+  cp "$CCTX/Kitfile" "$ZCTX/Kitfile"
+  cat "$ZCTX/model/w.bin" > /dev/null
+  reset_times zstd_small zstd_big
+  for _ in $(seq "$RUNS"); do
+    rm -rf "$OCIKIT_HOME"; run_timed zstd_small ocikit -q pack "$CCTX" -t bench/comp:1 --no-sbom --compression zstd
+    rm -rf "$OCIKIT_HOME"; run_timed zstd_big ocikit -q pack "$ZCTX" -t bench/comp:1 --no-sbom --compression zstd
+  done
+  rm -rf "$OCIKIT_HOME"
+  printf '%-40s %s MiB: %7.3fs peak RSS %s MiB; %s MiB: %7.3fs peak RSS %s MiB (target <= 150, flat)\n' \
+    "pack --compression zstd" "$COMP_MIB" "$(median zstd_small)" "$(peak_mib zstd_small)" \
+    "$ZSTD_BIG_MIB" "$(median zstd_big)" "$(peak_mib zstd_big)"
+fi

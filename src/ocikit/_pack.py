@@ -461,7 +461,7 @@ def _references(tag: str | Sequence[str] | None) -> list[Reference]:
 def _write_layer(store: LocalStore, plan: LayerPlan, compression: str, progress: Progress) -> tuple[PackedLayer, bool]:
     key = f"{plan.section}[{plan.index}]" if plan.section != "model" else "model"
     progress.start(key, f"{plan.kind} {plan.path}", plan.size)
-    with store.blob_writer(hashing=False) as writer:
+    with store.blob_writer(hashing=False, direct=True) as writer:
         written = write_tar(plan.entries, writer, compression=compression, progress=progress, progress_key=key)
         existed = store.has_blob(written.digest, written.size)
         if not existed:  # else the temp file is dropped and the stored blob is left untouched
