@@ -44,20 +44,18 @@ import os
 import posixpath
 import re
 import stat
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ocikit import __version__
-from ocikit._config import RegistryOptions
+from ocikit._config import RegistryOptions, source_date_epoch
 from ocikit._digest import Digest
 from ocikit._ignore import IgnoreMatcher, load_kitignore
 from ocikit._layers import (
     COMPRESSIONS,
     SECTION_KIND,
-    FileRecord,
     PackedLayer,
     layer_media_type,
     normalized_mode,
@@ -434,14 +432,9 @@ def locate_storage(ref: Reference, home: Path | None, options: RegistryOptions |
 
 
 def _created() -> str | None:
-    epoch = os.environ.get("SOURCE_DATE_EPOCH")
-    if not epoch:
-        return None
-    try:
-        value = int(epoch)
-    except ValueError as e:
-        raise UsageError(f"SOURCE_DATE_EPOCH={epoch!r} is not a whole number of seconds") from e
-    return datetime.fromtimestamp(value, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """``org.opencontainers.image.created``, only when SOURCE_DATE_EPOCH pins it (reproducible)."""
+    when = source_date_epoch()
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ") if when is not None else None
 
 
 def _references(tag: str | Sequence[str] | None) -> list[Reference]:
@@ -610,17 +603,9 @@ def _keep_untagged(store: LocalStore, repo_name: str, old: Descriptor) -> None:
 
 def _attach_sbom(repo: Any, kitfile: Kitfile, layers: list[PackedLayer], desc: Descriptor,
                  ref: Reference | None, context: Path, include_env: bool, config: Descriptor) -> Digest | None:
-    try:
-        from ocikit import _sbom
-    except ImportError:
-        log.info("SBOM support is not available; skipping the SBOM")
-        return None
+    from ocikit import _sbom
+
     sbom_bytes = _sbom.build_sbom(kitfile, layers, desc, ref, context, include_env=include_env, config=config)
     attached = _sbom.attach_sbom(repo, desc, sbom_bytes)
     return attached.digest
 
-
-def iter_layer_files(result: PackResult) -> Iterator[tuple[PackedLayer, FileRecord]]:
-    for layer in result.layers:
-        for record in layer.files:
-            yield layer, record

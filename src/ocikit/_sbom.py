@@ -37,12 +37,12 @@ import uuid
 import zipfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from functools import lru_cache
 from json.encoder import encode_basestring
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
+from ocikit._config import source_date_epoch
 from ocikit._deps import PythonDependency, is_dependency_file, merge, parse_dependency_file
 from ocikit._digest import CHUNK, Digest
 from ocikit._layers import FileRecord, PackedLayer
@@ -61,7 +61,6 @@ from ocikit.errors import (
     NotFoundError,
     OcikitError,
     PackError,
-    UsageError,
     VerificationError,
 )
 
@@ -166,19 +165,6 @@ def _scalar(value: Any) -> str:
         return value
     return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
 
-
-def _source_date_epoch() -> datetime | None:
-    """``SOURCE_DATE_EPOCH`` (https://reproducible-builds.org/specs/source-date-epoch/) or None."""
-    raw = os.environ.get("SOURCE_DATE_EPOCH")
-    if raw is None or raw.strip() == "":
-        return None
-    try:
-        return datetime.fromtimestamp(int(raw.strip()), tz=timezone.utc)
-    except (ValueError, OverflowError, OSError) as e:
-        raise UsageError(
-            f"SOURCE_DATE_EPOCH={raw!r} is not a Unix timestamp",
-            hint="set SOURCE_DATE_EPOCH to whole seconds since 1970-01-01, or unset it",
-        ) from e
 
 
 def git_provenance(context_dir: Path) -> dict[str, str]:
@@ -540,7 +526,7 @@ class _Builder:
         from cyclonedx.output.json import JsonV1Dot6
 
         bom = Bom(serial_number=uuid.uuid5(uuid.NAMESPACE_URL, f"ocikit:sbom:{self.manifest_desc.digest}"))
-        timestamp = _source_date_epoch()
+        timestamp = source_date_epoch()
         if timestamp is not None:
             bom.metadata.timestamp = timestamp
         from ocikit import __version__

@@ -161,6 +161,19 @@ def test_created_annotation_only_with_source_date_epoch(home: Path, tmp_path: Pa
     assert without.manifest.annotations["ml.kitops.modelkit.cli-version"].startswith("ocikit-")
 
 
+@pytest.mark.parametrize("value", ["yesterday", "99999999999999999999", "1e9"])
+def test_bad_source_date_epoch_is_a_usage_error_and_stores_nothing(
+    value: str, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ctx = _project(tmp_path)
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", value)
+    with pytest.raises(UsageError, match="SOURCE_DATE_EPOCH"):
+        pack(ctx, tag="t/epoch:bad", home=home)
+    from ocikit._layout import LocalStore
+
+    assert LocalStore.at_home(home).entries() == []
+
+
 def test_symlink_inside_context_is_followed(home: Path, tmp_path: Path) -> None:
     ctx = _project(tmp_path)
     (ctx / "model/alias.bin").symlink_to("w.bin")
