@@ -62,6 +62,18 @@ _EXPORTS: dict[str, str] = {
     "Policy": "ocikit._gates",
     "Progress": "ocikit._progress",
     "Limits": "ocikit._layers",
+    "init": "ocikit._init",
+    "list_modelkits": "ocikit._catalog",
+    "inspect": "ocikit._catalog",
+    "tag": "ocikit._catalog",
+    "remove": "ocikit._catalog",
+    "fsck": "ocikit._fsck",
+    "gc": "ocikit._fsck",
+    "FsckReport": "ocikit._fsck",
+    "GcReport": "ocikit._fsck",
+    "InspectResult": "ocikit._catalog",
+    "ModelKitInfo": "ocikit._catalog",
+    "RemoveEvent": "ocikit._catalog",
 }
 
 __all__ = ["__version__", "errors", *sorted(_EXPORTS)]
