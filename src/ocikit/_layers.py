@@ -1250,6 +1250,7 @@ class ThreadedHashingReader:
         self.count = 0
         self._queue = _HashQueue(self._hash)
         self._verified = False
+        self._readinto = True
 
     def _hash_piece(self, data: memoryview | bytes) -> None:
         if len(data) < 64 * 1024 and self._queue.idle:
@@ -1276,10 +1277,15 @@ class ThreadedHashingReader:
         """Read into ``b`` and queue ``b`` itself for hashing; see :meth:`fence`."""
         remaining = self._size - self.count
         view = b[:remaining] if remaining > 0 else b[:1]
-        readinto = getattr(self._raw, "readinto", None)
-        if readinto is not None:
-            got = readinto(view) or 0
-        else:
+        got = 0
+        readinto = getattr(self._raw, "readinto", None) if self._readinto else None
+        try:
+            if readinto is not None:
+                got = readinto(view) or 0
+        except NotImplementedError:  # an io.RawIOBase that defines only read()
+            readinto = None
+            self._readinto = False
+        if readinto is None:
             data = self._raw.read(len(view))
             got = len(data)
             view[:got] = data
