@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # unpack of one 2 GiB layer from the local store vs `tar -xf` of the same tar.
 # Targets: ratio <= 1.2, ocikit peak RSS < 100 MB.
+# Neither fsyncs. tar's data is still in the page cache when it exits (the `sync` before the next
+# run writes it back, untimed); ocikit writes large files with O_DIRECT, so its time includes
+# the disk writes (docs/performance.md).
 source "$(dirname "$0")/lib.sh"
 SIZE_MIB="${SIZE_MIB:-2048}"
 CTX="$WORK/pack-ctx"

@@ -19,6 +19,10 @@ Order of work, so that nothing is written unless everything checks out:
    are an error unless ``overwrite`` (replace) or ``ignore_existing`` (keep). On any failure the
    staging directory is removed and the target is left as it was.
 
+Unpacked files are not fsynced (like ``tar -xf``): the store is the durable copy and the tree can
+be re-created from it; large files are written with direct I/O by ``_layers`` anyway
+(docs/performance.md, "Durability of unpacked files").
+
 CNCF ModelPacks (``_modelpack``, kitops-format.md §5) are read too: the Kitfile comes from the
 manifest annotation ``ml.kitops.modelkit.kitfile`` or, for ModelPacks made by other tools, is
 synthesised from the config and the layers' ``org.cncf.model.filepath`` annotations (checked: a
