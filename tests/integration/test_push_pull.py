@@ -6,12 +6,12 @@ import json
 import subprocess
 import sys
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from _registry_fixtures import TestRegistry, unique_repo
+from conftest import Run  # type: ignore[import-not-found]
 from fakes.modelkit import BuiltKit, build_layers, push_modelkit
 from ocikit import _registry
 from ocikit._credentials import Credential
@@ -29,17 +29,6 @@ def _forget_seen_blobs() -> None:
     """The per-registry blob memory is process-wide: without this, a blob another test pushed
     (the same config bytes) would be mounted, and byte counts would depend on test order."""
     _registry._SEEN.clear()
-
-
-@dataclass(frozen=True)
-class Run:
-    exit_code: int
-    stdout: str
-    stderr: str
-
-    @property
-    def output(self) -> str:
-        return self.stdout + self.stderr
 
 
 def ocikit(home: Path, *args: str, input: str | None = None) -> Run:
