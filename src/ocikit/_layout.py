@@ -21,6 +21,7 @@ so concurrent ocikit processes never lose a tag.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import errno
 import fcntl
@@ -112,48 +113,66 @@ class _Writeback:
         self._thread.join()
 
 
-#: Size of the aligned buffer of a direct-I/O blob writer (a multiple of any block size).
+#: Size and number of the aligned buffers of a direct-I/O blob writer (a multiple of any block
+#: size; four so that a slow write or hash does not stall the one filling).
 DIRECT_BUFFER = 4 * 1024 * 1024
+DIRECT_BUFFERS = 4
 
 
 class _DirectSink:
     """Writes a blob with ``O_DIRECT`` from page-aligned buffers: the disk DMAs the bytes, so
     neither the page-cache copy nor the kernel's writeback costs CPU, which pack needs for its
-    two hashes (docs/performance.md). Two buffers: one fills while a helper thread writes the
-    other (the write blocks for the transfer; the GIL is released). The tail that does not fill
-    a whole buffer is written with ``O_DIRECT`` cleared, at ``finish()``. A refusal of direct
-    I/O (a file system without it, an odd block size) turns it off for the rest of the blob:
-    same bytes, just buffered.
+    two hashes (docs/performance.md). Four buffers in rotation: one fills while a helper thread
+    writes the others, in order (the write blocks for the transfer; the GIL is released). The
+    tail that does not fill a whole buffer is written with ``O_DIRECT`` cleared, at
+    ``finish()``. A refusal of direct I/O (a file system without it, an odd block size) turns
+    it off for the rest of the blob: same bytes, just buffered.
+
+    Two ways in: :meth:`write` copies bytes into the current buffer; :meth:`space` and
+    :meth:`filled` let a caller read straight into it (pack's tar writer, no copy). Whoever
+    reads a buffer on another thread (a hash) registers a :meth:`fence`, and :attr:`on_full`
+    sees each full buffer before its write; a buffer is refilled only after its write and its
+    fences are done. Since every buffer is written whole at a multiple of its size, its
+    contents need no alignment of their own (a 512-byte tar header may start it).
     """
 
     def __init__(self, fd: int) -> None:
         import mmap
 
         self.fd = fd
-        self._bufs = [mmap.mmap(-1, DIRECT_BUFFER) for _ in range(2)]  # anonymous: page-aligned
+        self._bufs = [mmap.mmap(-1, DIRECT_BUFFER) for _ in range(DIRECT_BUFFERS)]  # page-aligned
         self._views = [memoryview(b) for b in self._bufs]
+        self._free = [threading.Event() for _ in self._bufs]
+        for ev in self._free:
+            ev.set()
+        self._fences: list[list[Callable[[], None]]] = [[] for _ in self._bufs]
         self._which = 0
         self._used = 0
+        self.total = 0  # bytes accepted so far
         self.direct = True
+        #: Called with each full buffer before its write; may return a fence for it.
+        self.on_full: Callable[[memoryview], Callable[[], None]] | None = None
         self._error: BaseException | None = None
-        self._busy = threading.Semaphore(1)  # held while the helper writes a buffer
-        self._job: memoryview | None = None
-        self._work = threading.Semaphore(0)
+        self._jobs: collections.deque[int | None] = collections.deque()
+        self._ready = threading.Condition()
         self._thread = threading.Thread(target=self._run, name="ocikit-direct-write", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
         while True:
-            self._work.acquire()
-            job = self._job
+            with self._ready:
+                while not self._jobs:
+                    self._ready.wait()
+                job = self._jobs.popleft()
             if job is None:
                 return
             try:
-                self._write_direct(job)
+                if self._error is None:
+                    self._write_direct(self._views[job])
             except BaseException as e:  # reported on the writer's thread at the next wait
                 self._error = e
             finally:
-                self._busy.release()
+                self._free[job].set()
 
     def _write_direct(self, view: memoryview) -> None:
         try:
@@ -164,39 +183,72 @@ class _DirectSink:
             self._buffered()
             _write_all(self.fd, view)
 
-    def _wait(self) -> None:
-        self._busy.acquire()
-        self._busy.release()
+    def _settle(self, i: int) -> None:
+        """Wait until buffer ``i`` is written and nobody reads it any more."""
+        self._free[i].wait()
+        fences, self._fences[i] = self._fences[i], []
+        for fence in fences:
+            fence()
+
+    def _raise(self) -> None:
         if self._error is not None:
             error, self._error = self._error, None
             raise error
+
+    def space(self) -> memoryview:
+        """The free room of the current buffer (never empty); fill it, then call :meth:`filled`."""
+        if self._used == 0:
+            self._settle(self._which)
+            self._raise()
+        return self._views[self._which][self._used:]
+
+    def filled(self, n: int) -> None:
+        """``n`` more bytes of the current buffer hold data; a full buffer goes to the disk."""
+        self._used += n
+        self.total += n
+        if self._used == DIRECT_BUFFER:
+            i = self._which
+            if self.on_full is not None:
+                self._fences[i].append(self.on_full(self._views[i]))
+            self._free[i].clear()
+            with self._ready:
+                self._jobs.append(i)
+                self._ready.notify()
+            self._which = (i + 1) % DIRECT_BUFFERS
+            self._used = 0
+
+    def fence(self, wait: Callable[[], None]) -> None:
+        """The current buffer is not refilled before ``wait()`` has returned."""
+        self._fences[self._which].append(wait)
+
+    def pending(self) -> memoryview:
+        """The bytes accepted but not yet handed on (less than a buffer; written by ``finish``)."""
+        return self._views[self._which][:self._used]
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
         src = memoryview(data).cast("B")
         n = len(src)
         pos = 0
         while pos < n:
-            view = self._views[self._which]
-            take = min(n - pos, DIRECT_BUFFER - self._used)
-            view[self._used:self._used + take] = src[pos:pos + take]
-            self._used += take
+            room = self.space()
+            take = min(n - pos, len(room))
+            room[:take] = src[pos:pos + take]
             pos += take
-            if self._used == DIRECT_BUFFER:
-                self._wait()  # the other buffer's write is done: it can be filled next
-                self._busy.acquire()
-                self._job = view
-                self._work.release()
-                self._which ^= 1
-                self._used = 0
+            self.filled(take)
         return n
 
     def _buffered(self) -> None:
         fcntl.fcntl(self.fd, fcntl.F_SETFL, fcntl.fcntl(self.fd, fcntl.F_GETFL) & ~os.O_DIRECT)
         self.direct = False
 
+    def _settle_all(self) -> None:
+        for k in range(DIRECT_BUFFERS):
+            self._settle((self._which + 1 + k) % DIRECT_BUFFERS)  # oldest first
+
     def finish(self) -> None:
-        """Wait for the last full buffer, then write the partial one (buffered: unaligned)."""
-        self._wait()
+        """Wait for the full buffers, then write the partial one (buffered: unaligned)."""
+        self._settle_all()
+        self._raise()
         if self.direct:
             self._buffered()
         if self._used:
@@ -206,13 +258,17 @@ class _DirectSink:
     def close(self) -> None:
         if self._thread.is_alive():
             with contextlib.suppress(BaseException):
-                self._wait()
-            self._job = None
-            self._work.release()
+                self._settle_all()  # no write or hash may still read a buffer being unmapped
+            with self._ready:
+                self._jobs.append(None)
+                self._ready.notify()
             self._thread.join()
         for view, buf in zip(self._views, self._bufs, strict=True):
-            view.release()
-            buf.close()
+            # After an error, slices of a buffer may live on in a traceback's frames; the
+            # mapping is then freed with the last of them instead.
+            with contextlib.suppress(BufferError):
+                view.release()
+                buf.close()
 
 
 def _write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
@@ -249,6 +305,11 @@ class BlobWriter:
             self._writeback.kick()
         return n
 
+    def buffers(self) -> _DirectSink | None:
+        """The direct-I/O buffers to fill in place (see :class:`_DirectSink`), when this writer
+        writes directly and does not hash itself; bytes put there count as written."""
+        return self._direct if self._hashing is None else None
+
     def flush(self) -> None:
         self._file.flush()
 
@@ -265,6 +326,7 @@ class BlobWriter:
         if self._direct is not None:
             self._direct.finish()
             self._direct.close()
+            self.count = self._direct.total  # also what was put into its buffers in place
         self._file.flush()
         self._stop_writeback()
         os.fsync(self._file.fileno())
