@@ -17,7 +17,9 @@ Writer
     One pass over each input file yields its SHA-256 (:class:`FileRecord`), the diffId (SHA-256 of
     the tar) and the blob digest (of the compressed bytes). The per-file hash runs on a helper
     thread while the main thread hashes the tar stream and writes it (``hashlib`` releases the GIL
-    on large buffers), so the two hashes overlap on two cores.
+    on large buffers), so the two hashes overlap on two cores. Uncompressed layers written with
+    direct I/O go further (:func:`_write_tar_direct`): files are read straight into the output's
+    aligned buffers and both hashes run on helper threads, the main thread only reads.
 
 Extractor
     :func:`extract_layer` reads a tar stream with its own strict parser (not ``tarfile``: see
