@@ -39,7 +39,7 @@ import re
 import stat
 import threading
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Protocol
 
@@ -1473,7 +1473,3 @@ class ThreadedHashingReader:
 #: How many pieces ``ThreadedHashingReader`` may queue before ``read`` waits for the hash thread.
 _HASH_AHEAD = 4
 
-
-def iter_sorted(names: Iterable[str]) -> list[str]:
-    """Byte-order sort of tar names (Go sorts strings by bytes)."""
-    return sorted(names, key=lambda s: s.encode())
