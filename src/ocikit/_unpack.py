@@ -51,6 +51,7 @@ from typing import TYPE_CHECKING, Any
 from ocikit._config import RegistryOptions
 from ocikit._digest import CHUNK, Digest
 from ocikit._filters import FilterSet, parse_filters
+from ocikit._keys import ENV_VERIFY_KEY
 from ocikit._layers import (
     ExtractState,
     Limits,
@@ -86,7 +87,6 @@ MAX_PARENT_DEPTH = 10
 STAGING_PREFIX = ".ocikit-unpack-"
 KITFILE_NAME = "Kitfile"
 SBOM_NAME = "SBOM.json"
-ENV_VERIFY_KEY = "OCIKIT_VERIFY_KEY"
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 
