@@ -536,7 +536,9 @@ def unpack(
     _collect(ref, storage, manifest, content, filter_set, home_path, options, collected, [ref.display])
     sbom_bytes: bytes | None = None
     if filter_set.includes_kitfile:
-        sbom_bytes = _find_sbom(storage, desc.digest)
+        from ocikit._sbom import find_sbom
+
+        sbom_bytes = find_sbom(storage, desc.digest)
 
     target_path = Path(target).absolute()
     try:
@@ -624,12 +626,3 @@ def _unpack_into(target_path: Path, ref: Reference, desc: Descriptor, kitfile: K
                 target_path.rmdir()
     return UnpackResult(ref, desc.digest, target_path, tuple(layers), tuple(written), tuple(moves.kept),
                         kitfile_written, sbom_written, tuple(collected.parents), verified)
-
-
-def _find_sbom(storage: Storage, digest: Digest) -> bytes | None:
-    try:
-        from ocikit import _sbom
-    except ImportError:  # pragma: no cover - the SBOM module ships with ocikit
-        return None
-    return _sbom.find_sbom(storage, digest)
-
