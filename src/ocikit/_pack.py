@@ -413,18 +413,12 @@ def _resolve_parents(kitfile: Kitfile, home: Path | None, options: RegistryOptio
 def _fetch_kitfile(ref: Reference, home: Path | None, options: RegistryOptions | None) -> Kitfile:
     """The Kitfile of a parent ModelKit or ModelPack."""
     from ocikit._modelpack import read_model
+    from ocikit._repos import locate
     from ocikit._storage import read_manifest
 
-    storage = locate_storage(ref, home, options)
+    storage = locate(ref, home=home, options=options)
     _, manifest = read_manifest(storage, ref.identifier)
     return read_model(storage, manifest, ref.display).kitfile
-
-
-def locate_storage(ref: Reference, home: Path | None, options: RegistryOptions | None) -> Any:
-    """The local copy of ``ref`` if the store has it, else the registry (``_repos.locate``)."""
-    from ocikit._repos import locate
-
-    return locate(ref, home=home, options=options)
 
 
 # ------------------------------------------------------------------------------------------------
