@@ -169,22 +169,13 @@ def _hash_file(path: Path) -> tuple[str, int]:
 
 def _read_index_strict(store: LocalStore, *, have_blobs: bool) -> list[Descriptor]:
     """``index.json``'s entries; a missing index with blobs present, or a corrupt one, raises."""
-    path = store.root / "index.json"
     try:
-        data = path.read_bytes()
+        return store._read_index(missing_ok=not have_blobs)
     except FileNotFoundError:
-        if have_blobs:
-            raise StoreError(
-                f"the local store index {path} is missing but blobs are present",
-                hint="restore index.json from a backup; gc refuses to run without it",
-            ) from None
-        return []
-    except OSError as e:
-        raise StoreError(f"cannot read {path}: {e.strerror}") from e
-    try:
-        return list(Index.from_bytes(data, str(path)).manifests)
-    except VerificationError as e:
-        raise StoreError(f"the local store index {path} is corrupt: {e}") from e
+        raise StoreError(
+            f"the local store index {store.root / 'index.json'} is missing but blobs are present",
+            hint="restore index.json from a backup; gc refuses to run without it",
+        ) from None
 
 
 def _load_manifest(store: LocalStore, desc: Descriptor) -> Manifest | Index | None:

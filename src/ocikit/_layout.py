@@ -430,11 +430,14 @@ class LocalStore:
             finally:
                 fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
-    def _read_index(self) -> list[Descriptor]:
+    def _read_index(self, *, missing_ok: bool = True) -> list[Descriptor]:
+        """``index.json``'s entries; none when it is missing (``FileNotFoundError`` unless ``missing_ok``)."""
         path = self.root / "index.json"
         try:
             data = path.read_bytes()
         except FileNotFoundError:
+            if not missing_ok:
+                raise
             return []
         except OSError as e:
             raise StoreError(f"cannot read {path}: {e.strerror}") from e
