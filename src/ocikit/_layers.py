@@ -453,7 +453,7 @@ class _HashLine:
     """
 
     def __init__(self, name: str) -> None:
-        self._items: collections.deque[tuple[Any, memoryview] | None] = collections.deque()
+        self._items: collections.deque[tuple[Any, memoryview | bytes] | None] = collections.deque()
         self._cond = threading.Condition()
         self.submitted = 0
         self.done = 0
@@ -474,7 +474,7 @@ class _HashLine:
                 self.done += 1
                 self._cond.notify_all()
 
-    def submit(self, h: Any, view: memoryview) -> int:
+    def submit(self, h: Any, view: memoryview | bytes) -> int:
         with self._cond:
             self._items.append((h, view))
             self.submitted += 1
@@ -490,6 +490,10 @@ class _HashLine:
 
     def fence(self, ticket: int) -> Callable[[], None]:
         return lambda: self.wait(ticket)
+
+    @property
+    def idle(self) -> bool:
+        return self.done == self.submitted
 
     def stop(self) -> None:
         with self._cond:
@@ -1322,60 +1326,6 @@ def _copy_body(reader: TarReader, fd: int, on_bytes: Callable[[int], None] | Non
 # hashing a raw stream on a helper thread while it is consumed
 
 
-class _HashQueue:
-    """A helper thread that hashes, in order, the pieces queued to it.
-
-    ``submit`` returns a ticket; ``wait(ticket)`` returns once that piece (and every earlier one)
-    has been hashed, after which a buffer it referenced may be reused.
-    """
-
-    def __init__(self, h: Any) -> None:
-        self._h = h
-        self._items: list[memoryview | bytes | None] = []
-        self._cond = threading.Condition()
-        self.submitted = 0
-        self.done = 0
-        self._thread = threading.Thread(target=self._run, name="ocikit-hash", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                while not self._items:
-                    self._cond.wait()
-                item = self._items.pop(0)
-            if item is None:
-                return
-            self._h.update(item)  # releases the GIL on large pieces
-            with self._cond:
-                self.done += 1
-                self._cond.notify_all()
-
-    def submit(self, data: memoryview | bytes) -> int:
-        with self._cond:
-            self._items.append(data)
-            self.submitted += 1
-            self._cond.notify_all()
-            return self.submitted
-
-    def wait(self, ticket: int) -> None:
-        if self.done >= ticket:
-            return
-        with self._cond:
-            while self.done < ticket:
-                self._cond.wait()
-
-    @property
-    def idle(self) -> bool:
-        return self.done == self.submitted
-
-    def stop(self) -> None:
-        with self._cond:
-            self._items.append(None)
-            self._cond.notify_all()
-        self._thread.join()
-
-
 class ThreadedHashingReader:
     """Like ``HashingReader`` but hashing on a helper thread: reading and hashing overlap.
 
@@ -1392,7 +1342,7 @@ class ThreadedHashingReader:
         self._what = what
         self._hash = hashlib.sha256()
         self.count = 0
-        self._queue = _HashQueue(self._hash)
+        self._queue = _HashLine("ocikit-hash")
         self._verified = False
         self._readinto = True
 
@@ -1400,7 +1350,7 @@ class ThreadedHashingReader:
         if len(data) < 64 * 1024 and self._queue.idle:
             self._hash.update(data)  # a tar header: a thread hand-off would cost more
         else:
-            ticket = self._queue.submit(data)
+            ticket = self._queue.submit(self._hash, data)
             self._queue.wait(ticket - _HASH_AHEAD)  # bounded memory: at most a few pieces queued
 
     def read(self, n: int = -1) -> bytes:
