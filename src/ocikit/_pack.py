@@ -551,8 +551,8 @@ def pack(
             for ref in refs:
                 if ref.name not in signed:  # the signature tag is per repository, not per tag
                     signed.add(ref.name)
-                    sign_descriptor(store.repository(ref.name), ref, desc, sign_key,
-                                    password=os.environ.get("OCIKIT_PASSWORD"))
+                    # the key's password, if any, comes from $OCIKIT_PASSWORD (_keys.resolve_password)
+                    sign_descriptor(store.repository(ref.name), ref, desc, sign_key)
         return PackResult(desc.digest, tuple(refs), manifest, desc, loaded, tuple(layers), sbom_digest, plan,
                           reused=tuple(reused))
     except OSError as e:
