@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from ocikit._config import home_dir, store_dir
-from ocikit._digest import CHUNK, Digest, HashingWriter
+from ocikit._digest import CHUNK, Digest, HashingReader, HashingWriter
 from ocikit._oci import ANNOTATION_REF_NAME, INDEX, MANIFEST, MAX_MANIFEST_BYTES, Descriptor, Index, Manifest
 from ocikit.errors import DigestMismatchError, NotFoundError, StoreError, VerificationError
 
@@ -360,8 +360,6 @@ class IngestFile:
     def commit(self, *, verified: bool = False) -> None:
         """Move the complete file under its digest; re-hash it unless the caller already did."""
         if not verified:
-            from ocikit._digest import HashingReader
-
             try:
                 with open(self.path, "rb") as f:
                     HashingReader(f, self.desc.digest, self.desc.size, what="downloaded blob").drain()
@@ -624,8 +622,6 @@ class LayoutRepository:
     def push_blob(self, desc: Descriptor, stream: BinaryIO) -> None:
         if self.store.has_blob(desc.digest, desc.size):
             return
-        from ocikit._digest import HashingReader
-
         reader = HashingReader(stream, desc.digest, desc.size)
         with self.store.blob_writer(hashing=False) as w:
             while True:
