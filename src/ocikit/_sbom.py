@@ -967,8 +967,6 @@ def _environment_distributions() -> list[PythonDependency]:
 
 def attach_sbom(storage: Storage, subject: Descriptor, sbom_bytes: bytes) -> Descriptor:
     """Push ``sbom_bytes`` as an OCI 1.1 referrer of ``subject``; returns the referrer's descriptor."""
-    import io
-
     config = Descriptor(EMPTY_CONFIG, Digest.of_bytes(EMPTY_JSON), len(EMPTY_JSON), data=EMPTY_JSON)
     layer = Descriptor.for_bytes(SBOM_MEDIA_TYPE, sbom_bytes,
                                  annotations={ANNOTATION_TITLE: "sbom.cdx.json"})
