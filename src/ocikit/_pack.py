@@ -75,7 +75,7 @@ from ocikit._oci import (
 )
 from ocikit._progress import SILENT, Progress
 from ocikit._reference import Reference, split_tags
-from ocikit.errors import OcikitError, PackError, StoreError, UsageError
+from ocikit.errors import NotFoundError, OcikitError, PackError, StoreError, UsageError
 
 if TYPE_CHECKING:
     from ocikit._kitfile import Kitfile
@@ -575,8 +575,6 @@ def _write_error(e: OSError, store_root: Path) -> OcikitError:
 
 
 def _current(store: LocalStore, ref: Reference) -> Descriptor | None:
-    from ocikit.errors import NotFoundError
-
     try:
         return store.repository(ref.name).resolve(ref.identifier)
     except NotFoundError:
