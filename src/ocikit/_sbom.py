@@ -325,14 +325,6 @@ def validate_sbom(text: str) -> str | None:
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 
-def _representatives(files: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The first few file components and the first of each distinct shape (property names)."""
-    listing = _FileListing()
-    for f in files:
-        listing.sample_of(f)
-    return listing.sample
-
-
 def _file_json(bom_ref: str, rec: FileRecord, kind: tuple[str, str] | None) -> dict[str, Any]:
     """One packed file as CycloneDX JSON (keys and properties sorted like the library writes them)."""
     props: dict[str, str] = {_PROP_FILE_PATH: rec.path, f"{_P}file:size": str(rec.size)}
@@ -381,7 +373,8 @@ class _FileListing:
 
     A dataset layer may hold a hundred thousand files; their components as dicts took ~4 KiB
     each (460 MiB at 100,000 files). What is kept per file is its bom-ref; the pickle verdicts
-    (rare) by position; the schema sample (see :func:`_representatives`); the first error.
+    (rare) by position; the schema sample (the first few and the first of each shape, see
+    :meth:`sample_of`); the first error.
     """
 
     __slots__ = ("_count", "_shapes", "error", "kinds", "records", "refs", "sample")
@@ -432,7 +425,7 @@ _SHAPES = (
 
 
 def _check_file_component(f: Mapping[str, Any]) -> str | None:
-    """What the 1.6 schema demands of the values in a file component built by ``_file_component``."""
+    """What the 1.6 schema demands of the values in a file component built by :func:`_file_json`."""
     ok = (
         isinstance(f.get("bom-ref"), str) and f["bom-ref"] != ""
         and isinstance(f.get("name"), str)
