@@ -465,21 +465,7 @@ def _files_below(root_fd: int, rel: str) -> list[str]:
     fd = os.open(rel, _DIR_FLAGS, dir_fd=root_fd)
     try:
         for name in sorted(os.listdir(fd)):
-            out.extend(f"{rel}/{p}" for p in _files_below_fd(fd, name))
-    finally:
-        os.close(fd)
-    return out
-
-
-def _files_below_fd(dir_fd: int, name: str) -> list[str]:
-    st = os.lstat(name, dir_fd=dir_fd)
-    if not stat.S_ISDIR(st.st_mode):
-        return [name]
-    out: list[str] = []
-    fd = os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
-    try:
-        for child in sorted(os.listdir(fd)):
-            out.extend(f"{name}/{p}" for p in _files_below_fd(fd, child))
+            out.extend(f"{rel}/{p}" for p in _files_below(fd, name))
     finally:
         os.close(fd)
     return out
