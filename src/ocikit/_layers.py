@@ -511,8 +511,8 @@ def _write_tar_direct(
     stream hash (= layer digest = diffId) runs on one helper thread over each full buffer, the
     per-file hashes on another over the file's pieces, and the output's own thread writes the
     buffer; a buffer is refilled only when all three are done with it. The main thread only
-    reads. Headers and small files are copied in, as before. The bytes are the same as
-    :func:`write_tar`'s other path.
+    reads. Headers and small files are copied in. The bytes are the same as
+    :func:`write_tar`'s buffered path.
     """
     tar_hash = hashlib.sha256()
     tar_line = _HashLine("ocikit-tar-hash")
