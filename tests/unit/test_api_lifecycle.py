@@ -54,3 +54,24 @@ def test_public_errors_are_the_documented_tree(home: Path) -> None:
     with pytest.raises(ocikit.errors.NotFoundError) as err:
         ocikit.inspect("acme/missing:1.0", home=home)
     assert err.value.exit_code == 6 and err.value.hint
+
+
+def test_unpack_result_lists_what_it_wrote_and_kept(home: Path, tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    (project / "model" / "sub").mkdir(parents=True)
+    (project / "model" / "w.bin").write_bytes(b"w" * 100)
+    (project / "model" / "sub" / "x.bin").write_bytes(b"x")
+    (project / "notes.md").write_text("# notes\n")
+    (project / "Kitfile").write_text(
+        "manifestVersion: 1.0.0\npackage:\n  name: written\nmodel:\n  path: model\ndocs:\n  - path: notes.md\n"
+    )
+    ocikit.pack(project, tag="acme/written:1", home=home)
+    target = tmp_path / "out"
+    first = ocikit.unpack("acme/written:1", target, home=home)
+    everything = ["Kitfile", "SBOM.json", "model/sub/x.bin", "model/w.bin", "notes.md"]
+    assert sorted(first.written) == everything
+    assert first.kept == () and first.kitfile_written and first.sbom_written
+
+    again = ocikit.unpack("acme/written:1", target, home=home, ignore_existing=True)
+    assert again.written == ()
+    assert sorted(again.kept) == everything
