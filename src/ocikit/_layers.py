@@ -502,6 +502,14 @@ class _HashLine:
         self._thread.join()
 
 
+def _open_source(source: str | os.PathLike[str]) -> int:
+    """Open a file to pack (both writer paths); an unreadable file is a PackError naming it."""
+    try:
+        return os.open(source, _READ_FLAGS)
+    except OSError as e:
+        raise PackError(f"cannot read {source}: {e.strerror}") from e
+
+
 def _write_tar_direct(
     entries: Sequence[_Entry], buffers: _Buffers, progress: Progress, progress_key: str
 ) -> WrittenLayer:
@@ -526,10 +534,7 @@ def _write_tar_direct(
             if source is None:
                 buffers.write(header)
                 continue
-            try:
-                fd = os.open(source, _READ_FLAGS)
-            except OSError as e:
-                raise PackError(f"cannot read {source}: {e.strerror}") from e
+            fd = _open_source(source)
             try:
                 if entry.size < _SMALL_FILE:
                     data = _read_small(fd, entry.size, source)
@@ -602,10 +607,7 @@ def write_tar(
             if source is None:
                 sink.write(header)
                 continue
-            try:
-                fd = os.open(source, _READ_FLAGS)
-            except OSError as e:
-                raise PackError(f"cannot read {source}: {e.strerror}") from e
+            fd = _open_source(source)
             try:
                 if entry.size < _SMALL_FILE:
                     # One read, hash inline, one write: a hand-off to the hash thread costs more
