@@ -164,8 +164,8 @@ def inspect(
     home: str | os.PathLike[str] | None = None,
     options: RegistryOptions | None = None,
 ) -> InspectResult:
-    """Manifest and Kitfile of a ModelKit or ModelPack: the local copy if present, else (or with
-    ``remote``) the registry's."""
+    """Manifest and Kitfile of a ModelKit or ModelPack, where ``_repos.locate`` says (``remote``:
+    every byte from the registry, no local cache)."""
     from ocikit._modelpack import read_model
     from ocikit._repos import locate, open_registry_repository
     from ocikit._storage import read_manifest
@@ -220,28 +220,31 @@ class RemoveEvent:
         return {"action": self.action, "reference": self.reference, "digest": str(self.digest)}
 
 
-def _delete_local(store: LocalStore, repo_name: str, digest: Digest) -> None:
-    """Delete a manifest from one repository, with its referrers there (SBOM, signatures, events):
+def _delete_with_referrers(repo: Storage, digest: Digest) -> None:
+    """Delete a manifest from one repository with its referrers there (SBOM, signatures, events):
     the referrer manifests, the OCI 1.1 fallback tag ``sha256-<hex>`` and cosign's ``.sig`` tag."""
     from ocikit._referrers import fallback_tag, list_referrers
 
-    repo = store.repository(repo_name)
     try:
         referrers = list_referrers(repo, digest)
     except (VerificationError, NotFoundError):
         referrers = []
-    repo.delete_manifest(digest)
     doomed = [r.digest for r in referrers]
     for t in (fallback_tag(digest), f"{fallback_tag(digest)}.sig"):
         try:
             doomed.append(repo.resolve(t).digest)
         except NotFoundError:
             continue
+    repo.delete_manifest(digest)
     for d in doomed:
         try:
             repo.delete_manifest(d)
         except NotFoundError:
             continue
+
+
+def _delete_local(store: LocalStore, repo_name: str, digest: Digest) -> None:
+    _delete_with_referrers(store.repository(repo_name), digest)
 
 
 def remove(
@@ -258,7 +261,10 @@ def remove(
     * ``REF`` by digest: the manifest and all its tags go. By tag: the tag goes; the manifest too
       when that was its only tag (``force``: always, with all its tags). ``repo:a,b`` = one by one.
     * ``all_untagged``: every untagged ModelKit in every repository; with ``force`` everything.
-    * ``remote``: DELETE the manifest on the registry (not with ``all_untagged``/``force``).
+    * ``remote``: the same rules on the registry (not with ``all_untagged``). A tag that other
+      tags share is deleted alone where the registry can delete tags; where it cannot (distribution
+      deletes manifests only by digest, taking every tag along) the removal is refused unless
+      ``force``. Deleting the manifest deletes its signatures, SBOM and other referrers with it.
     """
     from ocikit._layout import LocalStore
 
@@ -266,11 +272,11 @@ def remove(
         raise UsageError("--all removes everything untagged; do not name a ModelKit with it")
     if not all_untagged and not reference:
         raise UsageError("name the ModelKit to remove, or pass --all")
-    if remote and (all_untagged or force):
-        raise UsageError("--remote cannot be combined with --all or --force")
+    if remote and all_untagged:
+        raise UsageError("--remote cannot be combined with --all")
     if remote:
         assert reference is not None
-        return _remove_remote(reference, home, options)
+        return _remove_remote(reference, force, home, options)
     store = LocalStore.at_home(home)
     events: list[RemoveEvent] = []
     if all_untagged:
@@ -306,14 +312,56 @@ def remove(
     return events
 
 
-def _remove_remote(reference: str, home: Any, options: RegistryOptions | None) -> list[RemoveEvent]:
+def _remove_remote(reference: str, force: bool, home: Any, options: RegistryOptions | None) -> list[RemoveEvent]:
     from ocikit._repos import open_registry_repository
+    from ocikit.errors import UnsupportedError
 
-    ref = Reference.parse(reference)
-    if ref.is_local:
-        raise UsageError(f"--remote needs a registry in the reference, got {ref.display}")
-    storage = open_registry_repository(ref, home=home, options=options)
-    desc = storage.resolve(ref.identifier)
-    storage.delete_manifest(desc.digest)
-    return [RemoveEvent("removed", ref.display, desc.digest)]
+    events: list[RemoveEvent] = []
+    for ref in split_tags(reference) if "," in reference else [Reference.parse(reference, default_tag=None)]:
+        if ref.is_local:
+            raise UsageError(f"--remote needs a registry in the reference, got {ref.display}")
+        if ref.tag is None and ref.digest is None:
+            raise UsageError(f"{reference}: name a tag or a digest to remove")
+        storage = open_registry_repository(ref, home=home, options=options)
+        desc = storage.resolve(ref.identifier)
+        others = [t for t in _tags_naming(storage, desc.digest) if t != ref.tag]
+        if others and not force:
+            shown = ", ".join(others[:5]) + (" ..." if len(others) > 5 else "")
+            if ref.digest is not None:
+                raise UsageError(
+                    f"{ref.display} is still tagged {shown} on {ref.registry}; deleting it would delete "
+                    "those tags too",
+                    hint="remove the tags one by one, or pass --force to delete the manifest and all its tags",
+                )
+            assert ref.tag is not None
+            try:
+                storage.untag(ref.tag)
+            except UnsupportedError as e:
+                raise UsageError(
+                    f"{ref.registry} cannot delete only the tag {ref.tag}, and deleting the manifest "
+                    f"would also delete the tags {shown} of {ref.repository}; nothing was removed",
+                    hint="pass --force to delete the manifest with all its tags",
+                ) from e
+            events.append(RemoveEvent("untagged", ref.display, desc.digest))
+            continue
+        _delete_with_referrers(storage, desc.digest)
+        events.append(RemoveEvent("removed", ref.display, desc.digest))
+    return events
 
+
+def _tags_naming(storage: Storage, digest: Digest) -> list[str]:
+    """The tags of ``storage`` that point at ``digest``, not counting the referrer tags
+    (``sha256-<hex>``, ``sha256-<hex>.sig``) that hang off manifests."""
+    import re
+
+    helper = re.compile(r"sha256-[0-9a-f]{64}(\..+)?")
+    out = []
+    for t in sorted(storage.tags()):
+        if helper.fullmatch(t):
+            continue
+        try:
+            if storage.resolve(t).digest == digest:
+                out.append(t)
+        except NotFoundError:
+            continue
+    return out

@@ -65,5 +65,7 @@ class RegistryOptions:
     client_cert: str | None = None
     client_key: str | None = None
     concurrency: int = 4
+    #: Read registry references from the local store only (what was pulled), never the network.
+    offline: bool = False
     #: Where credentials are read from besides Docker's config; None = ``credentials_path(home)``.
     credentials_file: str | None = None

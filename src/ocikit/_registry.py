@@ -63,6 +63,7 @@ from ocikit.errors import (
     NetworkError,
     NotFoundError,
     RegistryError,
+    UnsupportedError,
     UsageError,
     VerificationError,
 )
@@ -678,7 +679,7 @@ class RegistryRepository:
             return
         if resp.status in (400, 405):
             resp.close()
-            raise RegistryError(
+            raise UnsupportedError(
                 f"{self.registry.host} cannot delete the tag {self.name}:{tag}: it deletes manifests only "
                 "by digest, which removes every tag pointing at that manifest",
                 hint="delete the manifest by digest if that is what you want (all its tags go with it)",

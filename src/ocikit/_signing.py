@@ -532,8 +532,9 @@ def sign(
     home: str | os.PathLike[str] | None = None,
     options: RegistryOptions | None = None,
 ) -> SignResult:
-    """Sign the manifest ``reference`` resolves to, where it is (local store first, else the
-    registry); the signature is written to the same repository under ``sha256-<hex>.sig``."""
+    """Sign the manifest ``reference`` resolves to, where ``_repos.locate`` says (the registry it
+    names, the local store for local references or offline); the signature is written to the
+    same repository under ``sha256-<hex>.sig``."""
     ref = _as_reference(reference)
     private = load_private_key(key, password)  # a bad key/password fails before any network traffic
     storage = locate(ref, home=home, options=options)

@@ -32,7 +32,8 @@ Tree::
     ├── NotAModelKitError            exit 1   the reference is not a ModelKit
     ├── RegistryError                exit 1   the registry answered with an error
     │   ├── NetworkError             exit 4   connection, TLS, timeouts, retries exhausted
-    │   └── AuthError                exit 5   401 / 403
+    │   ├── AuthError                exit 5   401 / 403
+    │   └── UnsupportedError         exit 1   the registry does not offer the operation (tag delete)
     └── VerificationError            exit 3   something failed a check
         ├── DigestMismatchError      exit 3   bytes do not match their digest or size
         ├── UnsafeArchiveError       exit 3   a layer tries to escape the target or holds links/devices
@@ -65,6 +66,7 @@ __all__ = [
     "StoreError",
     "TargetExistsError",
     "UnsafeArchiveError",
+    "UnsupportedError",
     "UsageError",
     "VerificationError",
 ]
@@ -143,6 +145,10 @@ class NetworkError(RegistryError):
 class AuthError(RegistryError):
     exit_code = 5
     default_hint = "run 'ocikit login <registry>' or check your access to the repository"
+
+
+class UnsupportedError(RegistryError):
+    default_hint = "the registry does not offer this operation; nothing was changed"
 
 
 class VerificationError(OcikitError):

@@ -13,6 +13,7 @@ import pytest
 
 from _registry_fixtures import TestRegistry, unique_repo
 from ocikit._catalog import inspect, list_modelkits
+from ocikit._config import RegistryOptions
 from ocikit._diff import diff
 from ocikit._kitfile import Kitfile
 from ocikit._pack import pack
@@ -59,11 +60,11 @@ def test_modelpack_push_pull_unpack(registry: TestRegistry, tmp_path: Path, home
     files.pop("SBOM.json")  # the SBOM referrer travelled with the ModelPack
     assert files == FILES
 
-    # pull into a fresh store, then unpack locally
+    # pull into a fresh store, then unpack the local copy without the network
     other = tmp_path / "other-home"
     pulled = pull(remote, home=other, options=registry.options)
     local = tmp_path / "local"
-    unpack(remote, local, home=other)
+    unpack(remote, local, home=other, options=RegistryOptions(offline=True))
     assert {k: v for k, v in _files(local).items() if k not in ("Kitfile", "SBOM.json")} == FILES
 
     info = inspect(remote, remote=True, home=other, options=registry.options)

@@ -27,6 +27,7 @@ from ocikit._referrers import fallback_tag, list_referrers
 from ocikit._registry import Registry
 from ocikit._repos import local_repository
 from ocikit._sbom import SBOM_MEDIA_TYPE, find_sbom, sbom, verify_files
+from ocikit.errors import NetworkError
 
 pytestmark = pytest.mark.registry
 
@@ -204,5 +205,8 @@ def test_sbom_follows_a_pull(registry: TestRegistry, env: Path) -> None:
     puller = env / "puller-home"
     pull(str(ref), home=puller, options=registry.options)
     assert find_sbom(local_repository(ref, home=puller), digest) == local
-    # read offline from the local copy: a bogus registry option must not matter
-    assert sbom(str(ref), home=puller, options=RegistryOptions(plain_http=False)) == local
+    # --offline reads the local copy: a bogus registry option must not matter
+    assert sbom(str(ref), home=puller, options=RegistryOptions(plain_http=False, offline=True)) == local
+    # without it, a registry reference is answered by the registry (here: unreachable over TLS)
+    with pytest.raises(NetworkError):
+        sbom(str(ref), home=puller, options=RegistryOptions(plain_http=False))

@@ -11,7 +11,7 @@ import click
 
 from ocikit._config import RegistryOptions
 from ocikit.cli._context import get_context
-from ocikit.cli._options import json_option, network_options
+from ocikit.cli._options import json_option, network_options, read_options
 from ocikit.cli._output import echo_json, echo_table, format_bytes
 
 if TYPE_CHECKING:
@@ -92,15 +92,15 @@ def _render_files(change: LayerChange) -> None:
 @click.argument("a", metavar="A")
 @click.argument("b", metavar="B")
 @json_option
-@network_options
+@read_options
 def diff_cmd(a: str, b: str, registry_options: RegistryOptions, as_json: bool) -> None:
     """Show what changed from ModelKit A to ModelKit B.
 
     \b
     Kitfile fields (package, model, parameters, metrics), layers added, removed
     or changed with their sizes, and for changed layers which files differ (from
-    the SBOMs). Each side is read from the local store when it is there, else
-    from its registry; only manifests, configs and SBOMs are fetched.
+    the SBOMs). A side that names a registry is resolved there (--offline: the
+    local store); only manifests, configs and SBOMs are fetched.
 
     \b
       ocikit diff acme/sentiment:1.0.0 acme/sentiment:1.1.0

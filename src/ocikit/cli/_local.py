@@ -12,7 +12,7 @@ import click
 from ocikit._config import RegistryOptions
 from ocikit._keys import ENV_VERIFY_KEY
 from ocikit.cli._context import get_context
-from ocikit.cli._options import json_option, network_options
+from ocikit.cli._options import json_option, network_options, read_options
 from ocikit.cli._output import echo_json, echo_table, format_bytes, status
 from ocikit.cli._progress_ui import progress_ui
 
@@ -90,8 +90,10 @@ def init_cmd(directory: str, name: str | None, description: str | None, author: 
               help="Sign the ModelKit with this private key (password from $OCIKIT_PASSWORD).")
 @click.option("--dry-run", is_flag=True, help="Show which file goes into which layer; write nothing.")
 @json_option
+@read_options
 def pack_cmd(context: str, tags: Sequence[str], kitfile: str | None, compression: str, fmt: str, no_sbom: bool,
-             sbom_env: bool, sign_key: str | None, dry_run: bool, as_json: bool) -> None:
+             sbom_env: bool, sign_key: str | None, dry_run: bool, registry_options: RegistryOptions,
+             as_json: bool) -> None:
     """Pack the project in CONTEXT into a ModelKit in the local store.
 
     \b
@@ -102,6 +104,7 @@ def pack_cmd(context: str, tags: Sequence[str], kitfile: str | None, compression
     leads outside is an error. Tars carry no times or owners, so the same files give the same
     digest on any machine (set SOURCE_DATE_EPOCH to also record a creation time).
     Every layer carries org.cncf.model.filepath, its cleaned Kitfile path.
+    The network options reach a parent ModelKit that model.path names in a registry.
     \b
       ocikit pack ./project -t acme/sentiment:1.0.0
       ocikit pack ./project -t acme/sentiment:1.0.0,latest --compression zstd
@@ -114,7 +117,7 @@ def pack_cmd(context: str, tags: Sequence[str], kitfile: str | None, compression
     with progress_ui("packed", quiet=ctx.quiet or as_json or dry_run) as progress:
         result = pack(context, tag=list(tags), kitfile=kitfile, compression=compression, home=ctx.home,
                       sbom=not no_sbom, sbom_env=sbom_env, sign_key=sign_key, dry_run=dry_run,
-                      progress=progress, format=fmt)
+                      progress=progress, format=fmt, options=registry_options)
     if as_json:
         echo_json(result.to_dict())
         return
@@ -163,14 +166,15 @@ def list_cmd(repository: str | None, registry_options: RegistryOptions, as_json:
 
 @click.command("inspect")
 @click.argument("reference", metavar="REFERENCE")
-@click.option("-r", "--remote", is_flag=True, help="Read from the registry even if the local store has it.")
+@click.option("-r", "--remote", is_flag=True, help="Read every byte from the registry, not the local cache.")
 @json_option
-@network_options
+@read_options
 def inspect_cmd(reference: str, remote: bool, registry_options: RegistryOptions, as_json: bool) -> None:
     """Print a ModelKit's digest, manifest and Kitfile (config) as JSON.
 
     \b
-    The local copy is used when the store has it, else the registry's. For a CNCF ModelPack,
+    A reference that names a registry is resolved there (--offline: in the local store); content
+    the store has by digest is read locally unless --remote. For a CNCF ModelPack,
     "format" is "modelpack", "modelpackConfig" is its config, and "kitfile" comes from the
     ml.kitops.modelkit.kitfile annotation or, without it, is synthesised from the config and the
     layers' org.cncf.model.filepath ("kitfileSource" says which).
@@ -185,8 +189,8 @@ def inspect_cmd(reference: str, remote: bool, registry_options: RegistryOptions,
 
 @click.command("info")
 @click.argument("reference", metavar="REFERENCE")
-@click.option("-r", "--remote", is_flag=True, help="Read from the registry even if the local store has it.")
-@network_options
+@click.option("-r", "--remote", is_flag=True, help="Read every byte from the registry, not the local cache.")
+@read_options
 def info_cmd(reference: str, remote: bool, registry_options: RegistryOptions) -> None:
     """Print a ModelKit's Kitfile as YAML.
 
@@ -228,15 +232,16 @@ def tag_cmd(source: str, target: str) -> None:
               help="Refuse the ModelKit unless signed by this public key (checked before anything is "
                    f"written). Env: {ENV_VERIFY_KEY}.")
 @json_option
-@network_options
+@read_options
 def unpack_cmd(reference: str, directory: str, filters: Sequence[str], overwrite: bool, ignore_existing: bool,
                verify_key: str | None, registry_options: RegistryOptions, as_json: bool) -> None:
     """Unpack a ModelKit's (or a CNCF ModelPack's) files into a directory.
 
     \b
-    From the local store when it has REFERENCE; otherwise straight from the registry: only the
-    selected layers are downloaded and streamed into the directory, and nothing is cached (run
-    'ocikit pull' first to keep a local copy). Every layer is checked against its digest and
+    A REFERENCE that names a registry is resolved in the registry, so a moved tag (a promotion)
+    is always seen; layers the local store already has by digest are read from it, the others
+    are streamed straight into the directory and not cached. --offline uses only the local
+    store (what 'ocikit pull' kept). Every layer is checked against its digest and
     refused if it holds links, devices or paths leaving the directory; files appear only after
     every layer checked out. The Kitfile (and SBOM.json when the ModelKit has an SBOM) is
     written unless a filter leaves out 'kitfile'.
@@ -266,7 +271,9 @@ def unpack_cmd(reference: str, directory: str, filters: Sequence[str], overwrite
               help="Remove every untagged ModelKit (with --force: every ModelKit).")
 @click.option("-f", "--force", is_flag=True,
               help="Remove the ModelKit even if other tags point at it (with --all: everything).")
-@click.option("-r", "--remote", is_flag=True, help="Delete the manifest on the registry instead.")
+@click.option("-r", "--remote", is_flag=True,
+              help="Remove from the registry instead: a shared tag alone, the manifest only when no "
+                   "other tag names it (or with --force).")
 @json_option
 @network_options
 def remove_cmd(reference: str | None, all_untagged: bool, force: bool, remote: bool,

@@ -19,6 +19,19 @@ _NETWORK_PARAMS = ("plain_http", "tls_verify", "ca_file", "client_cert", "client
 
 def network_options(func: F) -> F:
     """Adds the network options and passes one ``registry_options: RegistryOptions`` instead."""
+    return _with_network_options(func, offline=False)
+
+
+def read_options(func: F) -> F:
+    """The network options plus ``--offline``, for commands that read a ModelKit where it is."""
+    return _with_network_options(func, offline=True)
+
+
+_OFFLINE_HELP = ("Answer a registry reference from the local store (what was pulled) without asking the "
+                 "registry; without it a tag is always resolved in the registry.")
+
+
+def _with_network_options(func: F, *, offline: bool) -> F:
     options = [
         click.option("--plain-http", is_flag=True, help="Talk HTTP, not HTTPS, to the registry."),
         click.option(
@@ -42,9 +55,17 @@ def network_options(func: F) -> F:
             help="Parallel blob transfers.",
         ),
     ]
+    if offline:
+        options.append(click.option("--offline", is_flag=True, help=_OFFLINE_HELP))
 
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         values = {name: kwargs.pop(name) for name in _NETWORK_PARAMS}
+        if offline:
+            values["offline"] = kwargs.pop("offline")
+            if values["offline"]:
+                from ocikit.cli._output import status
+
+                status("offline: registry references are answered from the local store")
         kwargs["registry_options"] = RegistryOptions(**values)
         return func(*args, **kwargs)
 

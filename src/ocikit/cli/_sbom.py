@@ -7,7 +7,7 @@ import click
 from ocikit._config import RegistryOptions
 from ocikit._files import write_atomic
 from ocikit.cli._context import get_context
-from ocikit.cli._options import json_option, network_options, reference_argument
+from ocikit.cli._options import json_option, read_options, reference_argument
 from ocikit.cli._output import echo_json, format_bytes, status
 from ocikit.errors import OcikitError
 
@@ -16,7 +16,7 @@ from ocikit.errors import OcikitError
 @reference_argument
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), metavar="FILE",
               help="Write the SBOM to FILE instead of stdout.")
-@network_options
+@read_options
 def sbom_cmd(reference: str, output: str | None, registry_options: RegistryOptions) -> None:
     """Print the CycloneDX 1.6 SBOM attached to a ModelKit.
 

@@ -16,8 +16,8 @@ from ocikit._keys import ENV_PASSWORD, ENV_VERIFY_KEY
 from ocikit.cli._context import get_context
 from ocikit.cli._options import (
     json_option,
-    network_options,
     password_stdin_option,
+    read_options,
     read_password,
     reference_argument,
 )
@@ -79,14 +79,15 @@ def keygen_cmd(output_prefix: str, cosign_format: bool, force: bool, password_st
 @annotation_option
 @password_stdin_option
 @json_option
-@network_options
+@read_options
 def sign_cmd(reference: str, key: str, annotations: dict[str, str], password_stdin: bool,
              registry_options: RegistryOptions, as_json: bool) -> None:
     """Sign a ModelKit's manifest digest, cosign-compatible.
 
     \b
-    The signature goes to the tag sha256-<hex>.sig in the same repository: in the local store
-    when the ModelKit is there (push carries it along), else in the registry.
+    The signature goes to the tag sha256-<hex>.sig in the same repository: in the registry the
+    reference names, or in the local store for a local reference or with --offline (push
+    carries it along).
       ocikit sign registry.example/acme/sentiment:1.0.0 --key cosign.key -a ci=release
     """
     from ocikit._keys import is_encrypted
@@ -119,7 +120,7 @@ def sign_cmd(reference: str, key: str, annotations: dict[str, str], password_std
               show_envvar=True, help="Public key (PEM, e.g. cosign.pub).")
 @annotation_option
 @json_option
-@network_options
+@read_options
 def verify_cmd(reference: str, key: str, annotations: dict[str, str], registry_options: RegistryOptions,
                as_json: bool) -> None:
     """Verify a ModelKit's cosign signature; print the verified digest.
