@@ -13,7 +13,8 @@ What goes into which layer (kitops-format.md §3.1, §3.3):
   with a string prefix (so a ``code: .`` layer also loses ``model.txt`` and ``model-v2/`` next to a
   ``model`` layer, and they end up in no layer), we compare whole path components.
 * With ``model.path`` a ModelKit reference, the parent chain is resolved where each reference
-  says (``_repos.locate``: the registry it names, the local store offline), at most 10 deep, cycles refused; the parents' layer paths are left out.
+  says (``_repos.locate``: the registry it names, the local store offline), at most 10 deep,
+  cycles refused; the parents' layer paths are left out.
 
 Symbolic links inside the context are followed when their target (fully resolved) stays inside the
 context: the link's name is packed as a regular file or directory with the target's content. A
