@@ -399,6 +399,9 @@ def init(
 
         run = read_run(mlflow_run, mlflow_dir)
     kitfile = generate_kitfile(root, name=name or root.resolve().name, description=description, author=author)
+    if not kitfile.layer_elements():
+        raise KitfileError(f"{root} has no files to put in a ModelKit; no Kitfile was written",
+                           hint="run 'ocikit init' in the project directory, next to the model's files")
     if params_file is not None or metrics_file is not None or run is not None:
         kitfile = _with_parameters(kitfile, params, metrics, has_metrics=metrics_file is not None, run=run)
     text = kitfile.to_yaml()

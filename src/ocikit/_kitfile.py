@@ -520,6 +520,9 @@ def find_kitfile(directory: str | os.PathLike[str]) -> Path:
         candidate = d / name
         if candidate.is_file():
             return candidate
+        if candidate.is_dir():
+            raise KitfileError(f"{candidate} is a directory, not a Kitfile",
+                               hint="rename that directory, or pass the Kitfile's path with -f")
     raise KitfileError(f"no Kitfile in {d} (looked for {', '.join(DEFAULT_KITFILE_NAMES)})",
                        hint="create one with 'ocikit init' or pass it with -f")
 

@@ -365,6 +365,10 @@ def plan_pack(
     walker = _Walker(ctx, real, matcher, ignored, skipped)
 
     elements = kitfile.layer_elements()  # without a model whose path is empty or a reference
+    if not elements and not parents:
+        where = kitfile_path or "the Kitfile"
+        raise PackError(f"{where} names no model, code, datasets or docs: there is nothing to pack",
+                        hint="add the project's files to the Kitfile ('ocikit init' detects them)")
     cleaned = [clean_layer_path(el.path) for el in elements]
     parent_clean = [clean_layer_path(p) for p in parent_paths if p]
     layers = []

@@ -126,3 +126,21 @@ def test_remove_remote_of_the_last_tag_deletes_the_modelkit(cli: Cli, registry: 
     assert json.loads(run.stdout)[0]["action"] == "removed"
     assert remote_tags(registry, repo, helpers=True) == []
     assert cli("pull", f"{r}:only", "--plain-http", ok=False).exit_code == 6
+
+
+def test_pack_takes_registry_options_for_a_parent_in_model_path(cli: Cli, registry: TestRegistry,
+                                                                 tmp_path: Path) -> None:
+    r = f"{registry.host}/{unique_repo('base')}"
+    pack_push(cli, tmp_path, registry, "1", f"{r}:1")
+    child = tmp_path / "child"
+    child.mkdir()
+    (child / "Kitfile").write_text("manifestVersion: 1.0.0\npackage:\n  name: tuned\nmodel:\n  name: tuned\n"
+                                   f"  path: {r}:1\n  parts:\n    - path: lora.bin\n")
+    (child / "lora.bin").write_bytes(b"lora" * 100)
+    refused = cli("pack", str(child), "-t", "acme/tuned:1", ok=False)
+    assert refused.exit_code == 4 and "--plain-http" in refused.stderr  # HTTPS to a plain-HTTP registry
+    cli("pack", str(child), "-t", "acme/tuned:1", "--plain-http")
+    out = tmp_path / "out"
+    cli("unpack", "acme/tuned:1", "-d", str(out), "--plain-http")
+    assert (out / "model.bin").read_bytes().startswith(b"weights of 1")
+    assert (out / "lora.bin").read_bytes() == b"lora" * 100

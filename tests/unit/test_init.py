@@ -33,6 +33,13 @@ def shape(k: Kitfile) -> dict[str, object]:
     return k.to_dict()
 
 
+def test_an_empty_directory_is_refused_and_no_kitfile_written(tmp_path: Path) -> None:
+    (tmp_path / ".DS_Store").write_text("litter")
+    with pytest.raises(KitfileError, match="has no files to put in a ModelKit"):
+        init(tmp_path)
+    assert not (tmp_path / "Kitfile").exists()
+
+
 def test_type_detect(tmp_path: Path) -> None:
     """kit test_type-detect.yaml (v1.7 rules: unknown top-level files → one catch-all '.')."""
     make(tmp_path, {n: 0 for n in [

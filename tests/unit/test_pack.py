@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from ocikit._layout import LocalStore
 from ocikit._pack import pack
 from ocikit._unpack import unpack
 from ocikit.errors import KitfileError, PackError, UsageError
 
 # name → (Kitfile, .kitignore, files that must come back, files that must not)
 CASES: dict[str, tuple[str, str, list[str], list[str]]] = {
-    "empty-kitfile": ("manifestVersion: 1.0.0\npackage:\n  name: empty\n", "", [], ["stray.txt"]),
     "basic-model": (
         "manifestVersion: 1.0.0\npackage:\n  name: basic\nmodel:\n  name: m\n  path: ./model\n"
         "code:\n  - path: ./code\ndatasets:\n  - name: d\n    path: ./datasets\n",
@@ -67,6 +67,23 @@ def _make(ctx: Path, kitfile: str, kitignore: str, files: list[str], ignored: li
     for rel in files + ignored:
         (ctx / rel).parent.mkdir(parents=True, exist_ok=True)
         (ctx / rel).write_text(f"content of {rel}\n")
+
+
+def test_a_kitfile_that_names_nothing_is_refused(home: Path, tmp_path: Path) -> None:
+    """kit packs a Kitfile with no model, code, datasets or docs into an empty ModelKit; that is
+    always a mistake in a release job, so it is refused, naming the Kitfile, and nothing is stored."""
+    ctx = tmp_path / "ctx"
+    _make(ctx, "manifestVersion: 1.0.0\npackage:\n  name: empty\n", "", [], ["stray.txt"])
+    with pytest.raises(PackError, match=r"Kitfile names no model, code, datasets or docs") as e:
+        pack(ctx, tag="acme/empty:1", home=home)
+    assert "ocikit init" in (e.value.hint or "")
+    assert LocalStore.at_home(home).entries() == []
+
+
+def test_a_kitfile_path_that_is_a_directory_says_so(home: Path, tmp_path: Path) -> None:
+    (tmp_path / "Kitfile").mkdir()
+    with pytest.raises(KitfileError, match=r"Kitfile is a directory, not a Kitfile"):
+        pack(tmp_path, tag="acme/x:1", home=home)
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
