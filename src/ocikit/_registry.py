@@ -826,6 +826,18 @@ class RegistryRepository:
         if location is None:  # mounted
             self.registry.remember_blob(desc.digest, self.repository)
             return
+        session = [location]  # the open upload session; _upload replaces it when it starts anew
+        try:
+            self._upload(desc, stream, session)
+        except KeyboardInterrupt:
+            # Ctrl-C: do not leave an upload session (and its partial data) behind on the
+            # registry; DELETE <Location> cancels it (distribution spec "Canceling an upload").
+            self._cancel(session[0])
+            raise
+        self.registry.remember_blob(desc.digest, self.repository)
+
+    def _upload(self, desc: Descriptor, stream: BinaryIO, session: list[str]) -> None:
+        location = session[0]
         start = _start_of(cast(Body, stream))
         chunked = start is not None and desc.size >= self.registry.chunked_min_size
         for restart in range(_UPLOAD_RESTARTS):
@@ -850,7 +862,7 @@ class RegistryRepository:
                 log.info("upload of %s: %s; starting a new upload session", desc.digest.short, e)
                 location = self._start_upload(desc, None)
                 assert location is not None
-        self.registry.remember_blob(desc.digest, self.repository)
+                session[0] = location
 
     def _start_upload(self, desc: Descriptor, mount_from: str | None) -> str | None:
         """POST a new upload session; returns its Location, or None when the blob was mounted."""

@@ -23,7 +23,8 @@ from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, BinaryIO, cast
 
-from ocikit._config import RegistryOptions
+from ocikit._blob_sources import known_sources, remember
+from ocikit._config import RegistryOptions, home_dir
 from ocikit._digest import CHUNK, Digest, ReadStream
 from ocikit._oci import (
     KITOPS_CONFIG,
@@ -428,8 +429,24 @@ def push(
         raise NotFoundError(f"{src_ref.display} is not in the local store",
                             hint="pack it first, or check the name with 'ocikit list'") from e
     dst = _repos.open_registry_repository(dst_ref, home=home, options=options)
-    return copy(src, src_ref.identifier, dst, list(dict.fromkeys(all_tags)),
-                concurrency=options.concurrency, progress=progress)
+    blobs = _blobs_of(src, src_ref.identifier)
+    registry = getattr(dst, "registry", None)
+    if registry is not None:  # mount what another repository of this registry already holds
+        for digest, repository in known_sources(home_dir(home), dst_ref.registry, blobs).items():
+            registry.remember_blob(digest, repository)
+    result = copy(src, src_ref.identifier, dst, list(dict.fromkeys(all_tags)),
+                  concurrency=options.concurrency, progress=progress)
+    remember(home_dir(home), dst_ref.registry, dst_ref.repository, blobs)
+    return result
+
+
+def _blobs_of(storage: Storage, identifier: str) -> list[Digest]:
+    """The config and layer digests of a ModelKit (for the blob-source memory)."""
+    desc = storage.resolve(identifier)
+    manifest = parse_manifest_or_index(storage.fetch_manifest(desc), desc.media_type, str(desc.digest))
+    if not isinstance(manifest, Manifest):
+        return []
+    return [d.digest for d in (manifest.config, *manifest.layers)]
 
 
 def pull(
@@ -461,6 +478,8 @@ def pull(
         verify_descriptor(src, ref, desc, verify_key)
         identifier = str(desc.digest)  # pull exactly what was verified
     dst = _repos.local_repository(ref, home=home)
-    return copy(src, identifier, dst, [ref.tag] if ref.tag else [], concurrency=options.concurrency,
-                progress=progress)
+    result = copy(src, identifier, dst, [ref.tag] if ref.tag else [], concurrency=options.concurrency,
+                  progress=progress)
+    remember(home_dir(home), ref.registry, ref.repository, _blobs_of(dst, str(result.digest)))
+    return result
 

@@ -195,3 +195,23 @@ def test_connection_refused_is_exit_4(home: Path) -> None:
     assert result.exit_code == 4 and "connection refused" in result.stderr
 
 
+
+
+def test_a_later_run_mounts_from_the_repository_it_pushed_to_or_pulled_from(registry: TestRegistry,
+                                                                             tmp_path: Path) -> None:
+    """The blob-source memory lives in the home, so a new process (here: _SEEN cleared) mounts."""
+    kit = local_kit(tmp_path / "a", "acme/kit:1.0", [1_200_000, 50_000], seed=7)
+    first, second, third = unique_repo(), unique_repo(), unique_repo()
+    push("acme/kit:1.0", f"{registry.host}/{first}:1.0", home=tmp_path / "a", options=registry.options)
+    _registry._SEEN.clear()
+    again = push("acme/kit:1.0", f"{registry.host}/{second}:1.0", home=tmp_path / "a", options=registry.options)
+    assert again.bytes_transferred == 0  # all three blobs mounted: no byte sent
+    assert again.blobs_transferred == 3
+    check = Registry(registry.host, registry.options, credentials=Credential()).repository(second)
+    assert all(check.has_blob(d) for d in [kit.manifest.config, *kit.manifest.layers])
+    # a serving host that pulled from `first` and re-publishes to `third` mounts too
+    pull(f"{registry.host}/{first}:1.0", home=tmp_path / "b", options=registry.options)
+    _registry._SEEN.clear()
+    copied = push(f"{registry.host}/{first}:1.0", f"{registry.host}/{third}:1.0", home=tmp_path / "b",
+                  options=registry.options)
+    assert copied.bytes_transferred == 0 and copied.digest == kit.desc.digest

@@ -274,6 +274,25 @@ def test_chunked_upload_tracks_offsets_from_range_and_never_replays_a_patch() ->
     assert len(status_checks) == 1
 
 
+def test_ctrl_c_during_an_upload_cancels_the_session_on_the_registry() -> None:
+    s = Setup(chunked_min_size=1000, chunk_size=40_000)
+    data = os.urandom(100_000)
+    d = Descriptor("x", Digest.of_bytes(data), len(data))
+
+    class Interrupted(io.BytesIO):
+        def read(self, n: int | None = -1) -> bytes:
+            if self.tell() >= 40_000:
+                raise KeyboardInterrupt
+            return super().read(n)
+
+    with pytest.raises(KeyboardInterrupt):
+        s.repo().push_blob(d, Interrupted(data))
+    deletes = [r for r in s.net.requests("DELETE") if "/blobs/uploads/" in r.path]
+    assert len(deletes) == 1
+    assert s.fake.uploads == {}  # the session and its 40,000 bytes are gone
+    assert str(d.digest) not in s.fake.repo("acme/kit").blobs
+
+
 def test_chunked_upload_falls_back_to_one_put_when_patch_is_refused() -> None:
     s = Setup(chunked_min_size=1000, chunk_size=40_000)
     data = os.urandom(100_000)
