@@ -109,11 +109,11 @@ if [ -f "$DEMO/serve/model/vocabulary.json" ]; then echo '"tampered"' >>"$DEMO/s
 refused 3 verify-files "$DEMO/serve" --sbom "$DEMO/sbom.json"
 
 step "10. Promote: staging, then production behind gates on the recorded metrics"
-oc promote "$REMOTE" --to staging --reason "nightly candidate" "${WHO[@]}" "${NET[@]}"
+oc promote "$REMOTE" --to staging --new-stage --reason "nightly candidate" "${WHO[@]}" "${NET[@]}"
 echo "A gate the model does not meet refuses the promotion and changes nothing:"
-refused 3 promote "$REMOTE" --to production --require "model.parameters.metrics.accuracy >= 0.999" \
+refused 3 promote "$REMOTE" --to production --new-stage --require "model.parameters.metrics.accuracy >= 0.999" \
   --reason "release 1.0.0" "${WHO[@]}" "${NET[@]}"
-oc promote "$REMOTE" --to production --require "model.parameters.metrics.accuracy >= 0.9" \
+oc promote "$REMOTE" --to production --new-stage --require "model.parameters.metrics.accuracy >= 0.9" \
   --require "model.parameters.metrics.f1 >= 0.9" --reason "release 1.0.0" "${WHO[@]}" "${NET[@]}"
 
 step "11. A new version: more data, retrain, and see what changed"

@@ -551,6 +551,38 @@ def _append(
     )
 
 
+def _display(storage: Storage) -> str:
+    """The repository as a user types it (the local store's ``localhost/`` left off)."""
+    return storage.name.removeprefix("localhost/")
+
+
+def _check_declared(storage: Storage, stage: str, policy: Policy | None, new_stage: bool) -> None:
+    """Refuse to move or create a tag that is not a stage, unless ``new_stage``.
+
+    A stage is declared when it already has a stage chain (its head tag exists) or, for a tag that
+    does not exist yet, when the policy file names it. An existing tag without a stage chain
+    (``latest``, ``v2``, a tag set by hand) is never moved without ``new_stage``.
+    """
+    if new_stage or _head_digest(storage, stage) is not None:
+        return
+    existing = _occupied(storage, stage)
+    if existing is not None:
+        raise UsageError(
+            f"tag {stage!r} of {_display(storage)} exists ({existing.short}) but is not a stage: it has no "
+            "stage history; refusing to move it",
+            hint=f"pass --new-stage to make {stage!r} a stage (the ModelKit it holds is recorded as replaced), "
+                 f"or pick a stage from 'ocikit stages {_display(storage)}'",
+        )
+    if policy is not None and stage in policy.stages:
+        return
+    where = f" and is not named in the policy {policy.source}" if policy is not None else ""
+    raise UsageError(
+        f"{stage!r} is not a stage of {_display(storage)}: it has no stage history{where}",
+        hint=f"pass --new-stage to create the stage {stage!r}, or declare it under 'stages:' in a --policy "
+             f"file; the existing stages are listed by 'ocikit stages {_display(storage)}'",
+    )
+
+
 def _resolve_policy(policy: Policy | str | os.PathLike[str] | None) -> Policy | None:
     if policy is None or isinstance(policy, Policy):
         return policy
@@ -571,6 +603,7 @@ def promote_in(
     clock: Clock | None = None,
     settle: float = SETTLE_SECONDS,
     tag: str | None = None,
+    new_stage: bool = False,
 ) -> StageEvent:
     """:func:`promote` on an open storage (``identifier`` = tag or digest in it)."""
     check_stage_name(stage)
@@ -579,6 +612,7 @@ def promote_in(
     expressions = tuple(e if isinstance(e, Expression) else parse_all([e])[0] for e in require)
     rules_source = _resolve_policy(policy)
     rules = rules_source.for_stage(stage) if rules_source else None
+    _check_declared(storage, stage, rules_source, new_stage)
     cand = _load_candidate(storage, identifier, tag=tag)
     results = _evaluate_gates(storage, stage, cand, expressions, rules)
     _refuse_if_failed(stage, cand, results)
@@ -618,6 +652,36 @@ def _rollback_target(chain: Sequence[StageEvent], current: Digest) -> Digest | N
     return None
 
 
+_HEX_PREFIX = re.compile(r"^(?:sha256:)?([0-9a-f]{7,64})\Z")
+_MIN_PREFIX = 7
+
+
+def _is_digest_or_prefix(text: str) -> bool:
+    return Digest.is_valid(text) or bool(_HEX_PREFIX.match(text))
+
+
+def _match_digest(storage: Storage, stage: str, text: str, held: Iterable[Digest]) -> Digest:
+    """The one digest of ``held`` that ``text`` (a full digest or a hex prefix of at least 7
+    digits, with or without ``sha256:``) names. UsageError if ambiguous, NotFoundError if none."""
+    if Digest.is_valid(text):
+        return Digest.parse(text)
+    m = _HEX_PREFIX.match(text)
+    if m is None:
+        raise UsageError(f"--to {text!r} is not a digest",
+                         hint=f"use sha256:<hex> (at least {_MIN_PREFIX} hex digits) from 'ocikit history'")
+    prefix = m.group(1)
+    found = sorted({d for d in held if d.algorithm == "sha256" and d.hex.startswith(prefix)})
+    if len(found) == 1:
+        return found[0]
+    pick = f"'ocikit history {_display(storage)} --stage {stage}'"
+    if not found:
+        raise NotFoundError(f"no digest starting with {prefix} ever held stage {stage} in {_display(storage)}",
+                            hint=f"pick a digest from {pick}")
+    raise UsageError(f"--to {text!r} is ambiguous in the history of stage {stage}: it matches "
+                     + ", ".join(str(d) for d in found),
+                     hint="give more hex digits")
+
+
 def rollback_in(
     storage: Storage,
     stage: str,
@@ -638,12 +702,12 @@ def rollback_in(
     head = _read_head(storage, stage)
     if head is None:
         raise NotFoundError(f"stage {stage} of {storage.name} has no history to roll back",
-                            hint="promote a ModelKit first with 'ocikit promote'")
+                            hint=f"list the stages with 'ocikit stages {_display(storage)}'")
     chain = _walk(storage, stage, head)
     current = _occupied(storage, stage) or head.modelkit
     if to is not None:
-        target = Digest.parse(str(to)) if not isinstance(to, Digest) else to
         held = {e.modelkit for e in chain} | {e.replaced for e in chain if e.replaced}
+        target = to if isinstance(to, Digest) else _match_digest(storage, stage, str(to), held)
         if target not in held:
             raise GateError(f"{target.short} never held stage {stage} in {storage.name}; refusing to roll back to it",
                             hint="pick a digest from 'ocikit history --stage " + stage + "'")
@@ -805,8 +869,13 @@ def promote(
     home: str | os.PathLike[str] | None = None,
     options: RegistryOptions | None = None,
     clock: Clock | None = None,
+    new_stage: bool = False,
 ) -> StageEvent:
     """Move ``stage`` of the reference's repository to the ModelKit ``reference`` names.
+
+    ``stage`` must be a stage: one with a stage history already, or (when no tag of that name
+    exists yet) one named in the ``policy``. Creating a new stage, or turning an existing plain tag
+    such as ``latest`` into one, needs ``new_stage=True``; otherwise UsageError.
 
     Gates (``require`` expressions and the ``policy`` rules for the stage) are evaluated first; if
     one fails, GateError is raised and nothing is changed. Otherwise an event is written (signed
@@ -818,7 +887,7 @@ def promote(
     storage = _open(ref, home, options)
     return promote_in(storage, ref.identifier, stage, reason=reason, actor=actor, require=require,
                       policy=policy, key=key, password=password, clock=clock,
-                      tag=ref.tag if ref.digest is None else None)
+                      tag=ref.tag if ref.digest is None else None, new_stage=new_stage)
 
 
 def rollback(
@@ -837,12 +906,16 @@ def rollback(
 ) -> StageEvent:
     """Put the previous occupant of ``stage`` back (or ``to``, a digest that held it before).
 
+    ``to`` may also be a unique hex prefix (at least 7 digits, ``sha256:`` optional) of a digest in
+    the stage's history, such as the short digests ``history`` shows.
+
     Recorded as a ``rollback`` event; the demoted version stays pullable by digest and tag.
     """
     ref = _repository(repository)
     check_stage_name(stage)
-    if to is not None and not isinstance(to, Digest) and not Digest.is_valid(str(to)):
-        raise UsageError(f"--to {to!r} is not a digest", hint="use sha256:<64 hex> from 'ocikit history'")
+    if to is not None and not isinstance(to, Digest) and not _is_digest_or_prefix(str(to)):
+        raise UsageError(f"--to {to!r} is not a digest",
+                         hint=f"use sha256:<hex> (at least {_MIN_PREFIX} hex digits) from 'ocikit history'")
     storage = _open(ref, home, options)
     return rollback_in(storage, stage, to=to, reason=reason, actor=actor, policy=policy, key=key,
                        password=password, clock=clock)

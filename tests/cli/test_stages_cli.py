@@ -38,9 +38,9 @@ def kits(home: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Descriptor]:
 
 
 def test_promote_stages_history_rollback(cli: Cli, kits: dict[str, Descriptor]) -> None:
-    out = cli("promote", f"{REPO}:1.3.0", "--to", "staging", "--reason", "nightly retrain", "--actor", "ci")
+    out = cli("promote", f"{REPO}:1.3.0", "--to", "staging", "--new-stage", "--reason", "nightly retrain", "--actor", "ci")
     assert "promoted staging" in out.stdout and "1.3.0" in out.stdout
-    cli("promote", f"{REPO}:1.3.0", "--to", "production", "--reason", "passed shadow", "--actor", "alice",
+    cli("promote", f"{REPO}:1.3.0", "--to", "production", "--new-stage", "--reason", "passed shadow", "--actor", "alice",
         "--require", "model.parameters.metrics.f1 >= 0.90")
     result = cli("promote", f"{REPO}:1.4.0", "--to", "production", "--reason", "better", "--actor", "bob",
                  "--require", "model.parameters.metrics.f1 >= 0.90", "--json")
@@ -77,7 +77,7 @@ def test_promote_stages_history_rollback(cli: Cli, kits: dict[str, Descriptor]) 
 
 
 def test_failed_gate_exits_3_and_changes_nothing(cli: Cli, kits: dict[str, Descriptor], home: Path) -> None:
-    cli("promote", f"{REPO}:1.4.0", "--to", "production", "--reason", "ok")
+    cli("promote", f"{REPO}:1.4.0", "--to", "production", "--new-stage", "--reason", "ok")
     index_before = (home / "store" / "index.json").read_bytes()
     result = cli("promote", f"{REPO}:1.5.0", "--to", "production", "--reason", "try",
                  "--require", "model.parameters.metrics.f1 >= 0.90", ok=False)
@@ -88,7 +88,7 @@ def test_failed_gate_exits_3_and_changes_nothing(cli: Cli, kits: dict[str, Descr
 
 
 def test_bad_expression_is_a_usage_error(cli: Cli, kits: dict[str, Descriptor]) -> None:
-    result = cli("promote", f"{REPO}:1.4.0", "--to", "production", "--reason", "x",
+    result = cli("promote", f"{REPO}:1.4.0", "--to", "production", "--new-stage", "--reason", "x",
                  "--require", "model.f1 >= import os", ok=False)
     assert result.exit_code == 2
     assert "invalid gate expression" in result.stderr
@@ -100,7 +100,7 @@ def test_policy_forbids_skipping_staging(cli: Cli, kits: dict[str, Descriptor], 
     result = cli("promote", f"{REPO}:1.4.0", "--to", "production", "--reason", "skip", "--policy", str(policy),
                  ok=False)
     assert result.exit_code == 3 and "never held staging" in result.stderr
-    cli("promote", f"{REPO}:1.4.0", "--to", "staging", "--reason", "first", "--policy", str(policy))
+    cli("promote", f"{REPO}:1.4.0", "--to", "staging", "--new-stage", "--reason", "first", "--policy", str(policy))
     cli("promote", f"{REPO}:1.4.0", "--to", "production", "--reason", "then", "--policy", str(policy))
 
 
@@ -118,7 +118,7 @@ def test_signed_history(cli: Cli, kits: dict[str, Descriptor], tmp_path: Path, m
     monkeypatch.setenv("OCIKIT_PASSWORD", "")
     cli("keygen", "--output-prefix", str(tmp_path / "release"))
     cli("keygen", "--output-prefix", str(tmp_path / "other"))
-    cli("promote", f"{REPO}:1.3.0", "--to", "production", "--reason", "a", "--key", str(tmp_path / "release.key"))
+    cli("promote", f"{REPO}:1.3.0", "--to", "production", "--new-stage", "--reason", "a", "--key", str(tmp_path / "release.key"))
     cli("promote", f"{REPO}:1.4.0", "--to", "production", "--reason", "b", "--key", str(tmp_path / "release.key"))
     data = json.loads(cli("history", REPO, "--stage", "production", "--verify", "--key",
                           str(tmp_path / "release.pub"), "--json").stdout)
@@ -126,3 +126,37 @@ def test_signed_history(cli: Cli, kits: dict[str, Descriptor], tmp_path: Path, m
     result = cli("history", REPO, "--stage", "production", "--verify", "--key", str(tmp_path / "other.pub"),
                  ok=False)
     assert result.exit_code == 3 and "event 2" in result.stderr
+
+
+def test_promote_refuses_to_move_a_plain_tag(cli: Cli, kits: dict[str, Descriptor], home: Path) -> None:
+    repo = LocalStore.at_home(home).repository(f"localhost/{REPO}")
+    repo.tag(kits["1.3.0"], "latest")
+    result = cli("promote", f"{REPO}:1.4.0", "--to", "latest", "--reason", "x", ok=False)
+    assert result.exit_code == 2
+    assert "tag 'latest' of acme/sentiment exists" in result.stderr and "--new-stage" in result.stderr
+    assert repo.resolve("latest").digest == kits["1.3.0"].digest
+    result = cli("promote", f"{REPO}:1.4.0", "--to", "staging", "--reason", "x", ok=False)
+    assert result.exit_code == 2 and "'staging' is not a stage" in result.stderr
+    cli("promote", f"{REPO}:1.4.0", "--to", "latest", "--new-stage", "--reason", "x")
+    assert repo.resolve("latest").digest == kits["1.4.0"].digest
+
+
+def test_rollback_to_the_short_digest_history_shows(cli: Cli, kits: dict[str, Descriptor]) -> None:
+    cli("promote", f"{REPO}:1.3.0", "--to", "production", "--new-stage", "--reason", "a")
+    cli("promote", f"{REPO}:1.4.0", "--to", "production", "--reason", "b")
+    cli("promote", f"{REPO}:1.5.0", "--to", "production", "--reason", "c")
+    rows = cli("history", REPO, "--stage", "production").stdout.splitlines()[1:]
+    short = rows[-1].split()[4]
+    assert short == kits["1.3.0"].digest.short
+    back = json.loads(cli("rollback", REPO, "--stage", "production", "--to", short, "--reason", "r",
+                          "--json").stdout)
+    assert back["modelkit"]["digest"] == str(kits["1.3.0"].digest)
+    result = cli("rollback", REPO, "--stage", "production", "--to", kits["1.5.0"].digest.hex[:9] + "x",
+                 "--reason", "r", ok=False)
+    assert result.exit_code == 2 and "not a digest" in result.stderr
+
+
+def test_rollback_of_an_unknown_stage_hints_at_stages(cli: Cli, kits: dict[str, Descriptor]) -> None:
+    result = cli("rollback", REPO, "--stage", "canary", "--reason", "x", ok=False)
+    assert result.exit_code == 6 and "ocikit stages acme/sentiment" in result.stderr
+    assert "ocikit list" not in result.stderr

@@ -49,8 +49,8 @@ def test_promote_rollback_history(registry: TestRegistry, home: Path,
                                   repo: tuple[str, Storage, dict[str, Descriptor]]) -> None:
     name, storage, kits = repo
     opts = {"home": home, "options": registry.options}
-    ocikit.promote(f"{name}:1.3.0", "staging", reason="nightly retrain", actor="ci", **opts)
-    ocikit.promote(f"{name}:1.3.0", "production", reason="passed shadow", actor="alice",
+    ocikit.promote(f"{name}:1.3.0", "staging", new_stage=True, reason="nightly retrain", actor="ci", **opts)
+    ocikit.promote(f"{name}:1.3.0", "production", new_stage=True, reason="passed shadow", actor="alice",
                    require=["model.parameters.metrics.f1 >= 0.90"], **opts)
     ocikit.promote(f"{name}:1.4.0", "production", reason="better f1", actor="bob", **opts)
     assert storage.resolve("production").digest == kits["1.4.0"].digest
@@ -76,7 +76,7 @@ def test_refused_gate_and_policy_leave_the_registry_untouched(
         tmp_path: Path) -> None:
     name, storage, kits = repo
     opts = {"home": home, "options": registry.options}
-    ocikit.promote(f"{name}:1.3.0", "production", reason="first", **opts)
+    ocikit.promote(f"{name}:1.3.0", "production", new_stage=True, reason="first", **opts)
     tags_before = sorted(storage.tags())
     with pytest.raises(GateError, match=r"f1 >= 0.9.*is 0\.85"):
         ocikit.promote(f"{name}:1.5.0", "production", reason="x", require=["model.parameters.metrics.f1 >= 0.9"],
@@ -88,7 +88,7 @@ def test_refused_gate_and_policy_leave_the_registry_untouched(
     assert sorted(storage.tags()) == tags_before
     assert storage.resolve("production").digest == kits["1.3.0"].digest
     assert len(ocikit.history(name, "production", **opts)) == 1
-    ocikit.promote(f"{name}:1.4.0", "staging", reason="ok", policy=policy, **opts)
+    ocikit.promote(f"{name}:1.4.0", "staging", new_stage=True, reason="ok", policy=policy, **opts)
     assert ocikit.promote(f"{name}:1.4.0", "production", reason="ok", policy=policy, **opts).sequence == 2
 
 
@@ -96,7 +96,7 @@ def test_forged_head_fails_verify(registry: TestRegistry, home: Path,
                                   repo: tuple[str, Storage, dict[str, Descriptor]]) -> None:
     name, storage, kits = repo
     opts = {"home": home, "options": registry.options}
-    ocikit.promote(f"{name}:1.3.0", "production", reason="first", actor="alice", **opts)
+    ocikit.promote(f"{name}:1.3.0", "production", new_stage=True, reason="first", actor="alice", **opts)
     real = ocikit.promote(f"{name}:1.4.0", "production", reason="second", actor="bob", **opts)
     # By hand: the same event with another reason and actor, pushed to the head tag.
     body = json.loads(real.to_bytes())
@@ -124,7 +124,7 @@ def test_concurrent_promotions_are_all_recorded(registry: TestRegistry, home: Pa
     def run(version: str) -> None:
         try:
             barrier.wait()
-            ocikit.promote(f"{name}:{version}", "production", reason=f"race {version}", actor=version, **opts)
+            ocikit.promote(f"{name}:{version}", "production", new_stage=True, reason=f"race {version}", actor=version, **opts)
         except BaseException as e:  # reported by the assertion below
             errors.append(e)
 
@@ -146,7 +146,7 @@ def test_signed_events(registry: TestRegistry, home: Path, repo: tuple[str, Stor
     opts = {"home": home, "options": registry.options}
     private, public = ocikit.keygen(tmp_path / "release", password=b"")
     _, other = ocikit.keygen(tmp_path / "other", password=b"")
-    ocikit.promote(f"{name}:1.3.0", "production", reason="a", key=private, **opts)
+    ocikit.promote(f"{name}:1.3.0", "production", new_stage=True, reason="a", key=private, **opts)
     ocikit.promote(f"{name}:1.4.0", "production", reason="b", key=private, **opts)
     events = ocikit.history(name, "production", verify=True, key=public, **opts)
     assert all(e.signature_verified for e in events)
@@ -158,7 +158,27 @@ def test_signed_events(registry: TestRegistry, home: Path, repo: tuple[str, Stor
 def test_any_oci_client_sees_the_stage_tag(registry: TestRegistry, home: Path,
                                            repo: tuple[str, Storage, dict[str, Descriptor]]) -> None:
     name, _, kits = repo
-    ocikit.promote(f"{name}:1.4.0", "production", reason="ship", home=home, options=registry.options)
+    ocikit.promote(f"{name}:1.4.0", "production", new_stage=True, reason="ship", home=home, options=registry.options)
     out = subprocess.run(["skopeo", "inspect", "--raw", *registry.skopeo_tls_args, f"docker://{name}:production"],
                          capture_output=True, check=True, timeout=60)
     assert ocikit.Digest.of_bytes(out.stdout) == kits["1.4.0"].digest
+
+
+def test_plain_tags_are_not_stages_and_rollback_takes_a_prefix(
+        registry: TestRegistry, home: Path, repo: tuple[str, Storage, dict[str, Descriptor]]) -> None:
+    from ocikit.errors import UsageError
+
+    name, storage, kits = repo
+    opts = {"home": home, "options": registry.options}
+    storage.tag(kits["1.3.0"], "latest")
+    with pytest.raises(UsageError, match=r"tag 'latest' .* not a stage"):
+        ocikit.promote(f"{name}:1.4.0", "latest", reason="x", **opts)
+    assert storage.resolve("latest").digest == kits["1.3.0"].digest
+    with pytest.raises(UsageError, match="'production' is not a stage"):
+        ocikit.promote(f"{name}:1.4.0", "production", reason="x", **opts)
+    assert "production" not in storage.tags()
+    ocikit.promote(f"{name}:1.3.0", "production", new_stage=True, reason="a", **opts)
+    ocikit.promote(f"{name}:1.4.0", "production", reason="b", **opts)
+    back = ocikit.rollback(name, "production", to=kits["1.3.0"].digest.short, reason="r", **opts)
+    assert back.modelkit == kits["1.3.0"].digest
+    assert storage.resolve("production").digest == kits["1.3.0"].digest

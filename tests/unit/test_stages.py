@@ -84,8 +84,8 @@ def test_promote_through_staging_to_production(storage: MemoryStorage) -> None:
     v1 = make_modelkit(storage, "1.3.0", 0.91)
     v2 = make_modelkit(storage, "1.4.0", 0.93)
     clock = ticking_clock()
-    e1 = promote(storage, "1.3.0", "staging", reason="nightly retrain", clock=clock)
-    e2 = promote(storage, "1.3.0", "production", reason="passed shadow", actor="bob", clock=clock,
+    e1 = promote(storage, "1.3.0", "staging", new_stage=True, reason="nightly retrain", clock=clock)
+    e2 = promote(storage, "1.3.0", "production", new_stage=True, reason="passed shadow", actor="bob", clock=clock,
                  require=["model.parameters.metrics.f1 >= 0.90"])
     e3 = promote(storage, "1.4.0", "staging", reason="nightly retrain", clock=clock)
     e4 = promote(storage, "1.4.0", "production", reason="better f1", actor="carol", clock=clock)
@@ -123,7 +123,7 @@ def test_promote_through_staging_to_production(storage: MemoryStorage) -> None:
 
 def test_event_is_a_referrer_of_the_modelkit_and_matches_the_schema(storage: MemoryStorage) -> None:
     v1 = make_modelkit(storage, "1.0.0", 0.9)
-    event = promote(storage, "1.0.0", "staging", require=["model.parameters.metrics.f1 > 0.5"])
+    event = promote(storage, "1.0.0", "staging", new_stage=True, require=["model.parameters.metrics.f1 > 0.5"])
     listed = list_referrers(storage, v1.digest, EVENT_TYPE)
     assert [d.digest for d in listed] == [event.digest]
     assert listed[0].annotations[ANNOTATION_STAGE] == "staging"
@@ -140,16 +140,16 @@ def test_event_is_a_referrer_of_the_modelkit_and_matches_the_schema(storage: Mem
 
 def test_promote_by_digest_and_version_from_tag(storage: MemoryStorage) -> None:
     desc = make_modelkit(storage, "", 0.9, tag="2.0.0")  # no package.version: fall back to the tag
-    event = promote(storage, "2.0.0", "staging", tag="2.0.0")
+    event = promote(storage, "2.0.0", "staging", new_stage=True, tag="2.0.0")
     assert event.version == "2.0.0"
-    again = promote(storage, str(desc.digest), "production")
+    again = promote(storage, str(desc.digest), "production", new_stage=True)
     assert again.version is None and again.modelkit == desc.digest
 
 
 def test_failed_gate_refuses_and_changes_nothing(storage: MemoryStorage) -> None:
     make_modelkit(storage, "1.3.0", 0.95)
     make_modelkit(storage, "1.4.0", 0.87)
-    promote(storage, "1.3.0", "production")
+    promote(storage, "1.3.0", "production", new_stage=True)
     before = snapshot(storage)
     with pytest.raises(GateError) as info:
         promote(storage, "1.4.0", "production", require=["model.parameters.metrics.f1 >= 0.90",
@@ -166,7 +166,7 @@ def test_bad_expression_is_a_usage_error_before_anything(storage: MemoryStorage)
     make_modelkit(storage, "1.0.0", 0.9)
     before = snapshot(storage)
     with pytest.raises(UsageError, match="invalid gate expression"):
-        promote(storage, "1.0.0", "staging", require=["f1 >= 0.9 or True"])
+        promote(storage, "1.0.0", "staging", new_stage=True, require=["f1 >= 0.9 or True"])
     with pytest.raises(UsageError, match="invalid stage name"):
         promote(storage, "1.0.0", "Prod")
     with pytest.raises(UsageError, match="invalid stage name"):
@@ -213,7 +213,7 @@ def test_policy_can_refuse_unlisted_stages(storage: MemoryStorage, tmp_path: Pat
 def test_stage_tag_set_by_hand_is_recorded_as_replaced(storage: MemoryStorage) -> None:
     v1 = make_modelkit(storage, "1.0.0", 0.9, tag="production")
     make_modelkit(storage, "1.1.0", 0.9)
-    event = promote(storage, "1.1.0", "production")
+    event = promote(storage, "1.1.0", "production", new_stage=True)
     assert event.replaced == v1.digest and event.previous is None
 
 
@@ -231,7 +231,7 @@ def test_not_a_modelkit(storage: MemoryStorage) -> None:
     m = Manifest(Descriptor.for_bytes(EMPTY_CONFIG, EMPTY_JSON), ())
     storage.push_manifest(m.to_bytes(), MANIFEST, tag="other")
     with pytest.raises(NotAModelKitError):
-        promote(storage, "other", "staging")
+        promote(storage, "other", "staging", new_stage=True)
 
 
 # --------------------------------------------------------------------------------- rollback
@@ -243,7 +243,7 @@ def test_rollback_to_previous_occupant(storage: MemoryStorage) -> None:
     v3 = make_modelkit(storage, "1.4.0", 0.92)
     clock = ticking_clock()
     for v in ("1.2.0", "1.3.0", "1.4.0"):
-        promote(storage, v, "production", clock=clock)
+        promote(storage, v, "production", new_stage=True, clock=clock)
     back = rollback_in(storage, "production", reason="f1 regression in 1.4.0", actor="dave", clock=clock,
                        settle=0.0)
     assert (back.action, back.modelkit, back.replaced, back.version, back.sequence) == (
@@ -265,7 +265,7 @@ def test_rollback_to_a_digest(storage: MemoryStorage) -> None:
     v1 = make_modelkit(storage, "1.0.0", 0.9)
     make_modelkit(storage, "1.1.0", 0.9)
     other = make_modelkit(storage, "9.9.9", 0.9)
-    promote(storage, "1.0.0", "production")
+    promote(storage, "1.0.0", "production", new_stage=True)
     promote(storage, "1.1.0", "production")
     before = snapshot(storage)
     with pytest.raises(GateError, match="never held stage production"):
@@ -308,7 +308,7 @@ def _forge(storage: MemoryStorage, real: StageEvent, subject: Descriptor, *, ref
 def test_verify_catches_a_forged_head(storage: MemoryStorage, referrer: bool) -> None:
     make_modelkit(storage, "1.0.0", 0.9)
     v2 = make_modelkit(storage, "1.1.0", 0.9)
-    promote(storage, "1.0.0", "production")
+    promote(storage, "1.0.0", "production", new_stage=True)
     real = promote(storage, "1.1.0", "production", reason="passed shadow")
     history_in(storage, "production", verify=True)
     _forge(storage, real, v2, referrer=referrer, reason="approved by the CTO", actor="mallory")
@@ -325,7 +325,7 @@ def test_verify_catches_a_forged_head(storage: MemoryStorage, referrer: bool) ->
 def test_missing_event_breaks_the_chain(storage: MemoryStorage) -> None:
     for v in ("1.0.0", "1.1.0", "1.2.0"):
         make_modelkit(storage, v, 0.9)
-    first = promote(storage, "1.0.0", "production")
+    first = promote(storage, "1.0.0", "production", new_stage=True)
     promote(storage, "1.1.0", "production")
     promote(storage, "1.2.0", "production")
     assert first.digest is not None
@@ -337,7 +337,7 @@ def test_missing_event_breaks_the_chain(storage: MemoryStorage) -> None:
 def test_altered_event_body_is_detected(storage: MemoryStorage) -> None:
     make_modelkit(storage, "1.0.0", 0.9)
     make_modelkit(storage, "1.1.0", 0.9)
-    first = promote(storage, "1.0.0", "production", reason="original")
+    first = promote(storage, "1.0.0", "production", new_stage=True, reason="original")
     promote(storage, "1.1.0", "production")
     assert first.digest is not None
     layer = Manifest.from_bytes(storage.manifests[first.digest][1]).layers[0]
@@ -359,7 +359,7 @@ def test_broken_links_are_refused(storage: MemoryStorage, changes: dict[str, Any
     make_modelkit(storage, "1.0.0", 0.9)
     v2 = make_modelkit(storage, "1.1.0", 0.9)
     clock = ticking_clock()
-    promote(storage, "1.0.0", "production", clock=clock)
+    promote(storage, "1.0.0", "production", new_stage=True, clock=clock)
     real = promote(storage, "1.1.0", "production", clock=clock)
     _forge(storage, real, v2, referrer=True, **changes)
     with pytest.raises(HistoryError, match=message):
@@ -385,7 +385,7 @@ def test_event_not_matching_the_schema_is_refused(storage: MemoryStorage) -> Non
 def test_stage_tag_moved_outside_ocikit(storage: MemoryStorage) -> None:
     make_modelkit(storage, "1.0.0", 0.9)
     other = make_modelkit(storage, "6.6.6", 0.1)
-    promote(storage, "1.0.0", "production")
+    promote(storage, "1.0.0", "production", new_stage=True)
     storage.tag(other, "production")
     assert not list_stages(storage)[0].in_sync
     with pytest.raises(HistoryError, match="moved outside ocikit"):
@@ -424,7 +424,7 @@ def test_concurrent_promotions_are_all_recorded() -> None:
     def run(version: str) -> None:
         try:
             barrier.wait()
-            results.append(promote_in(storage, version, "production", reason=f"race {version}",
+            results.append(promote_in(storage, version, "production", new_stage=True, reason=f"race {version}",
                                       actor=version, settle=0.05))
         except BaseException as e:  # reported by the assertion below
             errors.append(e)
@@ -452,7 +452,7 @@ def test_lost_head_write_is_detected_and_rewritten(when: str, monkeypatch: pytes
     make_modelkit(storage, "1.0.0", 0.9)
     v2 = make_modelkit(storage, "2.0.0", 0.9)
     v3 = make_modelkit(storage, "3.0.0", 0.9)
-    base = promote(storage, "1.0.0", "production")
+    base = promote(storage, "1.0.0", "production", new_stage=True)
     original_tag = storage.tag
     state = {"done": False}
 
@@ -502,7 +502,7 @@ def test_signed_events_verify_and_a_wrong_key_is_refused(storage: MemoryStorage,
     private, public, other = keys
     make_modelkit(storage, "1.0.0", 0.9)
     make_modelkit(storage, "1.1.0", 0.9)
-    promote(storage, "1.0.0", "production", key=private)
+    promote(storage, "1.0.0", "production", new_stage=True, key=private)
     promote(storage, "1.1.0", "production", key=private)
     events = history_in(storage, "production", verify=True, key=public)
     assert [e.signature_verified for e in events] == [True, True]
@@ -514,7 +514,7 @@ def test_unsigned_event_fails_signature_check(storage: MemoryStorage, keys: tupl
     private, public, _ = keys
     make_modelkit(storage, "1.0.0", 0.9)
     make_modelkit(storage, "1.1.0", 0.9)
-    promote(storage, "1.0.0", "production", key=private)
+    promote(storage, "1.0.0", "production", new_stage=True, key=private)
     promote(storage, "1.1.0", "production")  # someone promoted without the key
     with pytest.raises(SignatureError, match=r"event 2.*not signed"):
         history_in(storage, "production", verify=True, key=public)
@@ -547,8 +547,8 @@ def test_local_store(tmp_path: Path) -> None:
     repo = store.repository("localhost/acme/sentiment")
     v1 = make_modelkit(repo, "1.0.0", 0.9)
     v2 = make_modelkit(repo, "1.1.0", 0.95)
-    promote(repo, "1.0.0", "staging")
-    promote(repo, "1.0.0", "production")
+    promote(repo, "1.0.0", "staging", new_stage=True)
+    promote(repo, "1.0.0", "production", new_stage=True)
     promote(repo, "1.1.0", "production", require=["model.parameters.metrics.f1 >= 0.95"])
     back = rollback_in(repo, "production", reason="regression", actor="eve", settle=0.0)
     assert back.modelkit == v1.digest
@@ -567,7 +567,7 @@ def test_local_store(tmp_path: Path) -> None:
 def test_default_clock_honours_source_date_epoch(storage: MemoryStorage, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
     make_modelkit(storage, "1.0.0", 0.9)
-    assert promote(storage, "1.0.0", "staging").time == "2023-11-14T22:13:20Z"
+    assert promote(storage, "1.0.0", "staging", new_stage=True).time == "2023-11-14T22:13:20Z"
 
 
 @pytest.mark.parametrize("value", ["yesterday", "1.5", "99999999999999999999"])
@@ -577,7 +577,7 @@ def test_unreadable_source_date_epoch_is_refused_not_replaced_by_now(
     make_modelkit(storage, "1.0.0", 0.9)
     monkeypatch.setenv("SOURCE_DATE_EPOCH", value)
     with pytest.raises(UsageError, match="SOURCE_DATE_EPOCH"):
-        promote(storage, "1.0.0", "staging")
+        promote(storage, "1.0.0", "staging", new_stage=True)
     assert "staging" not in storage.tags()  # refused before anything was written
 
 
@@ -589,3 +589,93 @@ def test_default_actor(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     assert default_actor() == "ci-bot"
     (tmp_path / "gitconfig").write_text("[user]\n\tname = Ada Lovelace\n")
     assert default_actor() == "Ada Lovelace"
+
+
+# ------------------------------------------------------------------ declared stages, --new-stage
+
+
+@pytest.mark.parametrize("tag", ["latest", "v2"])
+def test_a_plain_tag_is_not_moved_without_new_stage(storage: MemoryStorage, tag: str) -> None:
+    v1 = make_modelkit(storage, "1.0.0", 0.9)
+    storage.tag(v1, tag)
+    make_modelkit(storage, "2.0.0", 0.9)
+    before = snapshot(storage)
+    with pytest.raises(UsageError, match=rf"tag '{tag}' of registry.test/acme/sentiment exists .* not a stage") as e:
+        promote(storage, "2.0.0", tag)
+    assert "--new-stage" in (e.value.hint or "")
+    assert snapshot(storage) == before
+    event = promote(storage, "2.0.0", tag, new_stage=True)
+    assert event.replaced == v1.digest and event.sequence == 1
+    assert promote(storage, "1.0.0", tag).sequence == 2  # now a stage: no flag needed
+
+
+def test_a_version_tag_is_never_a_stage(storage: MemoryStorage) -> None:
+    make_modelkit(storage, "1.1.0", 0.9)
+    make_modelkit(storage, "1.2.0", 0.9)
+    with pytest.raises(UsageError, match=r"invalid stage name '1\.1\.0'"):
+        promote(storage, "1.2.0", "1.1.0", new_stage=True)
+    assert storage.resolve("1.1.0").digest != storage.resolve("1.2.0").digest
+
+
+def test_a_new_stage_needs_new_stage_or_the_policy(storage: MemoryStorage, tmp_path: Path) -> None:
+    make_modelkit(storage, "1.0.0", 0.9)
+    before = snapshot(storage)
+    with pytest.raises(UsageError, match=r"'staging' is not a stage of registry\.test/acme/sentiment") as e:
+        promote(storage, "1.0.0", "staging")
+    assert "--new-stage" in (e.value.hint or "") and "ocikit stages" in (e.value.hint or "")
+    policy = tmp_path / "p.yaml"
+    policy.write_text("stages:\n  staging: {}\n")
+    with pytest.raises(UsageError, match=r"'canary' is not a stage .* not named in the policy"):
+        promote(storage, "1.0.0", "canary", policy=policy)
+    assert snapshot(storage) == before
+    assert promote(storage, "1.0.0", "staging", policy=policy).sequence == 1  # declared in the policy
+    assert promote(storage, "1.0.0", "canary", policy=policy, new_stage=True).sequence == 1
+
+
+def test_a_policy_stage_that_exists_as_a_plain_tag_still_needs_new_stage(storage: MemoryStorage,
+                                                                         tmp_path: Path) -> None:
+    v1 = make_modelkit(storage, "1.0.0", 0.9, tag="production")
+    make_modelkit(storage, "1.1.0", 0.9)
+    policy = tmp_path / "p.yaml"
+    policy.write_text("stages:\n  production: {}\n")
+    with pytest.raises(UsageError, match=r"exists .* not a stage"):
+        promote(storage, "1.1.0", "production", policy=policy)
+    assert storage.resolve("production").digest == v1.digest
+
+
+# ----------------------------------------------------------------------- rollback by prefix
+
+
+def test_rollback_to_a_digest_prefix(storage: MemoryStorage) -> None:
+    v1 = make_modelkit(storage, "1.0.0", 0.9)
+    v2 = make_modelkit(storage, "1.1.0", 0.9)
+    make_modelkit(storage, "1.2.0", 0.9)
+    other = make_modelkit(storage, "9.9.9", 0.9)
+    for v in ("1.0.0", "1.1.0", "1.2.0"):
+        promote(storage, v, "production", new_stage=v == "1.0.0")
+    event = rollback_in(storage, "production", to=v1.digest.short, reason="back", actor="a", settle=0.0)
+    assert event.modelkit == v1.digest  # the 12-hex form 'history' shows
+    event = rollback_in(storage, "production", to=v2.digest.hex[:7], reason="fwd", actor="a", settle=0.0)
+    assert event.modelkit == v2.digest  # bare hex, 7 digits
+    with pytest.raises(NotFoundError, match=f"no digest starting with {other.digest.hex[:10]}"):
+        rollback_in(storage, "production", to=other.digest.hex[:10], reason="x", actor="a", settle=0.0)
+    with pytest.raises(UsageError, match="not a digest"):
+        rollback_in(storage, "production", to=v1.digest.hex[:6], reason="x", actor="a", settle=0.0)
+
+
+def test_an_ambiguous_digest_prefix_names_the_candidates(storage: MemoryStorage) -> None:
+    from ocikit._stages import _match_digest
+
+    a, b = Digest("sha256", "abcdef1" + "0" * 57), Digest("sha256", "abcdef1" + "1" * 57)
+    c = Digest("sha256", "1234567" + "0" * 57)
+    with pytest.raises(UsageError, match="ambiguous") as e:
+        _match_digest(storage, "production", "sha256:abcdef1", [a, b, c])
+    assert str(a) in str(e.value) and str(b) in str(e.value) and str(c) not in str(e.value)
+    assert _match_digest(storage, "production", "abcdef10", [a, b, c]) == a
+    assert _match_digest(storage, "production", str(c), [a, b]) == c  # a full digest is taken as is
+
+
+def test_rollback_of_an_unknown_stage_points_at_ocikit_stages(storage: MemoryStorage) -> None:
+    with pytest.raises(NotFoundError, match="no history") as e:
+        rollback_in(storage, "production", reason="x", actor="a", settle=0.0)
+    assert "ocikit stages registry.test/acme/sentiment" in (e.value.hint or "")

@@ -50,6 +50,9 @@ def _render_event(event: StageEvent, verb: str, as_json: bool) -> None:
 @click.command("promote")
 @reference_argument
 @click.option("--to", "stage", required=True, metavar="STAGE", help="The stage to move, e.g. staging.")
+@click.option("--new-stage", is_flag=True,
+              help="Create STAGE: needed when it has no stage history yet and is not named in --policy, "
+                   "or to turn an existing plain tag (e.g. latest) into a stage.")
 @reason_option
 @click.option("--require", "require", multiple=True, metavar="EXPR",
               help="Gate over the Kitfile config, e.g. 'model.parameters.metrics.f1 >= 0.90' (repeatable).")
@@ -59,7 +62,7 @@ def _render_event(event: StageEvent, verb: str, as_json: bool) -> None:
 @actor_option
 @json_option
 @network_options
-def promote_cmd(reference: str, stage: str, reason: str, require: Sequence[str], policy: str | None,
+def promote_cmd(reference: str, stage: str, new_stage: bool, reason: str, require: Sequence[str], policy: str | None,
                 key: str | None, password_stdin: bool, actor: str | None,
                 registry_options: RegistryOptions, as_json: bool) -> None:
     """Move STAGE (a tag) of REFERENCE's repository to REFERENCE, after its gates pass.
@@ -67,6 +70,8 @@ def promote_cmd(reference: str, stage: str, reason: str, require: Sequence[str],
     \b
     Writes a stage event (hash-chained, a referrer of the ModelKit) and moves the tags
     stage.STAGE (newest event) and STAGE. A failed gate changes nothing and exits 3.
+    STAGE must already be a stage (have a history) or be named in --policy; a tag
+    that is not a stage (e.g. latest) is never moved without --new-stage (exit 2).
       ocikit promote reg/acme/sentiment:1.4.0 --to production --reason "passed shadow" \\
           --require 'model.parameters.metrics.f1 >= 0.90' --policy stages.yaml
     """
@@ -74,14 +79,17 @@ def promote_cmd(reference: str, stage: str, reason: str, require: Sequence[str],
 
     password = read_password(password_stdin, needed=key is not None)
     event = promote(reference, stage, reason=reason, actor=actor, require=tuple(require), policy=policy,
-                    key=key, password=password, home=get_context().home, options=registry_options)
+                    key=key, password=password, home=get_context().home, options=registry_options,
+                    new_stage=new_stage)
     _render_event(event, "promoted", as_json)
 
 
 @click.command("rollback")
 @repository_argument
 @stage_option
-@click.option("--to", "to", metavar="DIGEST", help="Roll back to this digest (it must have held the stage).")
+@click.option("--to", "to", metavar="DIGEST",
+              help="Roll back to this digest, or a unique prefix of it (7+ hex digits, as 'history' "
+                   "shows); it must have held the stage.")
 @reason_option
 @policy_option
 @key_option
