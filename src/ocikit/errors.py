@@ -157,7 +157,9 @@ class VerificationError(OcikitError):
 
 
 class DigestMismatchError(VerificationError):
-    default_hint = "the content is corrupt or was tampered with; fetch it again"
+    default_hint = ("the content is corrupt or was tampered with; do not use it. From a registry: "
+                    "it serves these bytes to everyone, tell its operator. From the local store: "
+                    "'ocikit fsck --repair', then pull or pack it again")
 
 
 class UnsafeArchiveError(VerificationError):

@@ -63,3 +63,11 @@ def test_gc_corrupt_index_is_a_clear_error(cli, home: Path) -> None:  # type: ig
     assert proc.returncode == 1
     assert proc.stderr.startswith("error: the local store index")
     assert "Traceback" not in proc.stderr
+
+
+def test_fsck_repair_of_a_missing_layer_says_to_pull_or_pack_again(cli, home: Path) -> None:  # type: ignore[no-untyped-def]
+    store, kit = _aged_store(home)
+    store.blob_path(kit.layers[0].digest).unlink()  # type: ignore[attr-defined]
+    result = cli("fsck", "--repair", ok=False)
+    assert result.exit_code == 3 and "missing-blob" in result.stdout
+    assert "pull the ModelKit again ('ocikit pull REF') or pack it again" in result.stderr

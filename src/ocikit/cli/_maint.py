@@ -45,6 +45,13 @@ def fsck_cmd(ctx: click.Context, repair: bool, older_than: int, as_json: bool) -
             remaining = sum(1 for p in report.problems if not p.repaired)
             click.echo(f"store is inconsistent: {remaining} problem(s)"
                        + ("" if repair else "; 'ocikit fsck --repair' fixes what it can"), err=True)
+            from ocikit._fsck import CORRUPT_BLOB, MISSING_BLOB, SIZE_MISMATCH
+
+            # problems only the content itself can fix: a re-pull or a re-pack
+            needs_content = (MISSING_BLOB, SIZE_MISMATCH, CORRUPT_BLOB)
+            if any(not p.repaired and p.kind in needs_content for p in report.problems):
+                click.echo("hint: the store lacks content it cannot rebuild: pull the ModelKit again "
+                           "('ocikit pull REF') or pack it again, then run 'ocikit fsck'", err=True)
     if not report.ok:
         ctx.exit(VerificationError.exit_code)  # an inconsistent store failed verification: exit 3
 
