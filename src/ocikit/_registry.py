@@ -860,9 +860,9 @@ class RegistryRepository:
                     self._cancel(location)  # still open (the 401 came before any byte was taken)
                 stream.seek(start)
                 log.info("upload of %s: %s; starting a new upload session", desc.digest.short, e)
-                location = self._start_upload(desc, None)
-                assert location is not None
-                session[0] = location
+                fresh = self._start_upload(desc, None)
+                assert fresh is not None
+                location = session[0] = fresh
 
     def _start_upload(self, desc: Descriptor, mount_from: str | None) -> str | None:
         """POST a new upload session; returns its Location, or None when the blob was mounted."""
