@@ -17,6 +17,12 @@ Rules (``kitops-format.md`` §4.13; kit ``pkg/lib/kitfile/generate/generate.go``
 * A detected license goes to the model, else the single dataset, else the single code layer, else
   the package.
 
+Deliberate additions to kit's rules, for the obvious cases kit gets wrong: dependency manifests
+(``requirements.txt``, ``pyproject.toml``, ``environment.yml``, ...) are code; a directory holding
+only metadata files (a ``tokenizer/``, SentencePiece ``tokenizer.model`` included) is a model part
+when there is a model; ``data/``, ``dataset/``, ``datasets/`` and files ``.jsonl .tsv .arrow
+.feather .avro .orc`` are datasets.
+
 Directory paths get a trailing ``/`` (as current kit writes them). Deliberate differences from kit:
 symlinks and OS litter (``.DS_Store``, ``Thumbs.db``, ``desktop.ini``), ``.kitignore`` and VCS
 directories (``.git``, ``.hg``, ``.svn``) are not classified, so they never force a catch-all layer.
@@ -57,6 +63,16 @@ METADATA_SUFFIXES = (".json", ".yaml", ".xml", ".txt")
 DOCS_SUFFIXES = (".md", ".adoc", ".html", ".pdf")
 DATASET_SUFFIXES = (".tar", ".zip", ".parquet", ".csv")
 CODE_DIRS = ("src", "pkg", "lib", "build")
+# Deliberate additions to kit's rules (see the module docstring).
+#: Dependency manifests: code, never a model part or a dataset.
+DEPENDENCY_FILES = frozenset({"requirements.txt", "requirements-dev.txt", "constraints.txt", "environment.yml",
+                              "environment.yaml", "conda.yaml", "pyproject.toml", "setup.py", "setup.cfg",
+                              "pipfile", "pipfile.lock", "poetry.lock", "uv.lock"})
+#: Tokenizer files that are not JSON or text: metadata, like tokenizer.json.
+TOKENIZER_FILES = frozenset({"tokenizer.model", "spiece.model", "sentencepiece.bpe.model"})
+#: Tabular and record formats kit does not list; directories named like data: datasets.
+EXTRA_DATASET_SUFFIXES = (".jsonl", ".tsv", ".arrow", ".feather", ".avro", ".orc")
+DATASET_DIRS = ("data", "dataset", "datasets")
 _SKIP_FILES = frozenset({".DS_Store", "Thumbs.db", "desktop.ini", ".kitignore", *DEFAULT_KITFILE_NAMES})
 _SKIP_DIRS = frozenset({".git", ".hg", ".svn"})
 
@@ -65,6 +81,10 @@ MODEL, DATASET, CODE, DOCS, METADATA, UNKNOWN = range(6)
 
 
 def _file_type(name: str) -> int:
+    if name.lower() in TOKENIZER_FILES:
+        return METADATA
+    if name.endswith(EXTRA_DATASET_SUFFIXES):
+        return DATASET
     if name.endswith(MODEL_SUFFIXES):
         return MODEL
     if name.endswith(METADATA_SUFFIXES):
@@ -129,15 +149,23 @@ def _model_entry(files: list[_File]) -> dict[str, Any]:
     return {"path": files[0].path, "parts": [{"path": f.path} for f in files[1:]]}
 
 
-def _classify_dir(draft: _Draft, name: str, path: Path) -> tuple[list[_File], bool]:
-    """Returns (model files found, handled). Unhandled directories become code layers."""
+_UNHANDLED, _HANDLED, _METADATA_DIR = range(3)
+
+
+def _classify_dir(draft: _Draft, name: str, path: Path) -> tuple[list[_File], int]:
+    """Returns (model files found, outcome). Unhandled directories become code layers; a
+    directory of metadata only (a tokenizer, a config set) becomes a model part when there is a
+    model, else code (kit's rule)."""
     rel = name + "/"
     if name == "docs":
         draft.docs.append({"path": rel})
-        return [], True
+        return [], _HANDLED
     if name in CODE_DIRS:
         draft.code.append({"path": rel})
-        return [], True
+        return [], _HANDLED
+    if name.lower() in DATASET_DIRS:
+        draft.datasets.append({"path": rel})
+        return [], _HANDLED
     files, subdirs = _entries(path)
     contents: list[list[str]] = [[] for _ in range(UNKNOWN + 1)]
     for sub, _ in subdirs:
@@ -160,16 +188,18 @@ def _classify_dir(draft: _Draft, name: str, path: Path) -> tuple[list[_File], bo
                 mixed = True
             overall = t
     if mixed:
-        return model_files, False
+        return model_files, _UNHANDLED
     if overall == MODEL:
-        return model_files + metadata, True
+        return model_files + metadata, _HANDLED
     if overall == DATASET:
         draft.datasets.append({"path": rel})
-        return model_files, True
+        return model_files, _HANDLED
     if overall == DOCS:
         draft.docs.append({"path": rel})
-        return model_files, True
-    return model_files, False
+        return model_files, _HANDLED
+    if metadata and not contents[UNKNOWN]:  # no sub-directories, no unknown files
+        return [], _METADATA_DIR
+    return model_files, _UNHANDLED
 
 
 def generate_kitfile(
@@ -200,6 +230,9 @@ def generate_kitfile(
             draft.docs.append({"path": f.path, "description": "License file"})
             license_id = detect_license(root / f.path)
             continue
+        if lower in DEPENDENCY_FILES:
+            draft.code.append({"path": f.path})
+            continue
         t = _file_type(f.name)
         if t == MODEL:
             model_files.append(f)
@@ -212,16 +245,21 @@ def generate_kitfile(
         else:
             log.debug("%s is code or of unknown type: adding the catch-all code layer", f.path)
             catch_all = True
+    metadata_dirs: list[str] = []
     for dir_name, dir_path in dirs:
-        found, handled = _classify_dir(draft, dir_name, dir_path)
-        if not handled:
+        found, outcome = _classify_dir(draft, dir_name, dir_path)
+        if outcome == _UNHANDLED:
             unprocessed.append(dir_name + "/")
+        elif outcome == _METADATA_DIR:
+            metadata_dirs.append(dir_name + "/")
         model_files.extend(found)
 
     if model_files:
         draft.model = _model_entry(model_files)
         draft.model.setdefault("parts", []).extend({"path": f.path} for f in metadata)
+        draft.model["parts"].extend({"path": d} for d in metadata_dirs)
     else:
+        unprocessed.extend(metadata_dirs)
         draft.datasets.extend({"path": f.path} for f in metadata)
 
     if catch_all or len(unprocessed) > 5:

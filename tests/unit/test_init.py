@@ -242,3 +242,23 @@ def test_init_bad_params_file(tmp_path: Path, name: str, content: str, message: 
     with pytest.raises(KitfileError, match=message):
         init(project, params_file=params)
     assert not (project / "Kitfile").exists()
+
+
+def test_a_realistic_project_dependencies_tokenizer_and_data(tmp_path: Path) -> None:
+    """kit classes requirements.txt as a model part, tokenizer/ as code and data/ of JSONL as
+    code; these obvious cases follow what the files are."""
+    make(tmp_path, {"model/model.safetensors": 4000, "requirements.txt": "numpy\n",
+                    "tokenizer/tokenizer.json": "{}", "tokenizer/tokenizer.model": 10,
+                    "tokenizer/vocab.txt": "a\n", "data/train.jsonl": "{}\n", "data/notes.bin.lock": 3,
+                    "scripts/train.py": "print(1)\n", "configs/run.yaml": "a: 1\n", "configs/extra.sh": "x"})
+    kf = generate_kitfile(tmp_path, name="rp")
+    assert kf.model is not None and kf.model.path == "model/model.safetensors"
+    assert [p.path for p in kf.model.parts] == ["tokenizer/"]
+    assert sorted(c.path for c in kf.code) == ["configs/", "requirements.txt", "scripts/"]
+    assert [d.path for d in kf.datasets] == ["data/"]
+
+
+def test_a_metadata_directory_without_a_model_stays_code(tmp_path: Path) -> None:
+    make(tmp_path, {"configs/a.yaml": "a: 1\n", "train.csv": "a,b\n"})
+    kf = generate_kitfile(tmp_path, name="x")
+    assert kf.model is None and [c.path for c in kf.code] == ["configs/"]
