@@ -241,3 +241,25 @@ def test_rich_progress_honours_no_color(monkeypatch: pytest.MonkeyPatch) -> None
     tasks = {t.description.strip(): t for t in bars._bar.tasks}
     assert tasks["model.bin"].completed == 100
     assert tasks["pushed total"].completed == 110 and tasks["pushed total"].total == 110
+
+
+@pytest.mark.parametrize("width", [80, 60, 120])
+def test_rich_progress_rows_fit_the_terminal(width: int) -> None:
+    """Every rendered row fits the console width, so refreshes never wrap (issue: rows wrapped at 80)."""
+    import io as _io
+
+    import rich.console
+
+    from ocikit.cli._progress_ui import RichProgress
+
+    out = _io.StringIO()
+    console = rich.console.Console(file=out, width=width, force_terminal=True, color_system=None)
+    bars = RichProgress("pushed", console=console)
+    bars.start("k", "a-very-long-file-name-of-a-model-shard-00001-of-00042.safetensors", 12 * 2**30)
+    bars.advance("k", 3 * 2**30)
+    bars.start("c", "config", 10)
+    console.print(bars._bar.make_tasks_table(bars._bar.tasks))
+    lines = [line for line in out.getvalue().splitlines() if line.strip()]
+    assert len(lines) == 3  # overall + two blobs, one row each
+    assert all(len(line) <= width for line in lines), lines
+    assert "…" in lines[1] and "GiB" in lines[1]

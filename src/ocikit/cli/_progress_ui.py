@@ -48,15 +48,20 @@ class LineProgress:
 class RichProgress:
     """Bars per blob plus an overall bar (rich is imported only when used)."""
 
-    def __init__(self, verb: str) -> None:
+    def __init__(self, verb: str, console: Any = None) -> None:
         import rich.console
         import rich.progress as rp
 
         no_color = "NO_COLOR" in os.environ
-        console = rich.console.Console(stderr=True, no_color=no_color, highlight=False)
+        if console is None:
+            console = rich.console.Console(stderr=True, no_color=no_color, highlight=False)
+        # Each row must fit the terminal, or every refresh wraps and scrolls: the label gets what
+        # the fixed columns (size ~21, speed ~11, time ~8, spacing, a 10-cell bar) leave, and the
+        # bar takes the rest (bar_width=None) instead of a fixed 40 cells.
+        self._label_width = max(8, console.width - 2 - 62)
         self._bar = rp.Progress(
             rp.TextColumn("{task.description}", markup=False),
-            rp.BarColumn(),
+            rp.BarColumn(bar_width=None),
             rp.DownloadColumn(binary_units=True),
             rp.TransferSpeedColumn(),
             rp.TimeRemainingColumn(),
@@ -77,7 +82,8 @@ class RichProgress:
 
     def start(self, key: str, label: str, total: int) -> None:
         with self._lock:
-            short = label if len(label) <= 28 else label[:27] + "…"
+            limit = self._label_width
+            short = label if len(label) <= limit else label[:limit - 1] + "…"
             self._tasks[key] = self._bar.add_task(f"  {short}", total=total or None)
             overall = self._bar.tasks[self._overall].total or 0
             self._bar.update(self._overall, total=overall + total)
