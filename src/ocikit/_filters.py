@@ -3,8 +3,10 @@
 ``<type>[,<type>…][:<id>[,<id>…]]`` with types ``kitfile``, ``model``, ``datasets``, ``code``,
 ``docs``. ``model`` also covers the model's parts. An ``<id>`` selects an element whose ``name`` or
 ``path`` equals it exactly (no path cleaning; code and docs have no name, so only their path
-counts). Several ``--filter`` options are OR-ed. The Kitfile is written when any filter lists
-``kitfile``. No filter at all means everything, Kitfile included.
+counts). The ids apply to every type listed before the ``:``. Several ``--filter`` options are
+OR-ed (``--filter model --filter datasets:validation`` is the model plus one dataset). The Kitfile
+is written when any filter lists ``kitfile``. No filter at all means everything, Kitfile included.
+``unpack`` refuses a filter that selects no layer unless it lists ``kitfile``.
 
 Examples::
 

@@ -13,7 +13,9 @@ Order of work, so that nothing is written unless everything checks out:
 5. Every layer is extracted into one staging directory ``<target>/.ocikit-unpack-XXXX`` by the
    strict reader in ``_layers`` (no links, devices, FIFOs, setuid/setgid, ``..``, absolute or
    backslash names, duplicates, lying sizes, bombs). Each blob's digest and size are checked at
-   its end; for compressed layers the config's diffId is checked too.
+   its end; for compressed layers the config's diffId is checked too. The unpack keeps the lock
+   file ``lock`` in the staging directory ``flock``-ed (the tree goes into ``tree``); staging
+   directories whose lock can be taken were left by a killed unpack and are removed first.
 6. Only then are files moved into the target, through directory file descriptors opened with
    ``O_NOFOLLOW``: a pre-existing symlink where a file or directory goes is refused, existing files
    are an error unless ``overwrite`` (replace) or ``ignore_existing`` (keep). On any failure the
@@ -37,6 +39,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import hashlib
 import logging
 import os
@@ -67,6 +70,7 @@ from ocikit._reference import Reference
 from ocikit.errors import (
     DigestMismatchError,
     NotAModelKitError,
+    NotFoundError,
     OcikitError,
     TargetExistsError,
     UnsafeArchiveError,
@@ -85,6 +89,11 @@ log = logging.getLogger(__name__)
 
 MAX_PARENT_DEPTH = 10
 STAGING_PREFIX = ".ocikit-unpack-"
+#: Inside a staging directory: the lock file its unpack keeps ``flock``-ed, and the extracted tree.
+STAGING_LOCK = "lock"
+STAGING_TREE = "tree"
+#: A staging directory without a lock file (made by an older ocikit) older than this is stale.
+_STALE_UNLOCKED_AGE = 3600.0
 KITFILE_NAME = "Kitfile"
 SBOM_NAME = "SBOM.json"
 
@@ -151,6 +160,7 @@ class _Job:
     diff_id: Digest | None = None  # checked for compressed layers when known
     raw_name: str | None = None  # a ModelPack .raw layer: its file's path
     raw_mode: int = 0o644
+    name: str | None = None  # the Kitfile element's name, for checking filters
 
 
 @dataclass
@@ -203,7 +213,8 @@ def _match_layers(ref: Reference, storage: Storage, manifest: Manifest, content:
                                                                            slot.diff_id or layer.digest)
             jobs.append(_Job(storage, ref.display, layer, slot.kind, slot.codec, slot.section, slot.index,
                              slot.path, slot_info, slot.diff_id,
-                             slot.filepath if slot.raw else None, raw_mode(layer.annotations)))
+                             slot.filepath if slot.raw else None, raw_mode(layer.annotations),
+                             name=_element_name(kitfile, slot.section, slot.index)))
         return jobs
     by_kind: dict[str, list[Any]] = {}
     for el in kitfile.layer_elements():
@@ -225,10 +236,11 @@ def _match_layers(ref: Reference, storage: Storage, manifest: Manifest, content:
             raise DigestMismatchError(
                 f"{ref.display}: digest in config and manifest do not match in {kind} layer {el.path!r}"
             )
-        if not filters.matches(el.section, _element_name(kitfile, el.section, el.index), el.path):
+        name = _element_name(kitfile, el.section, el.index)
+        if not filters.matches(el.section, name, el.path):
             continue
         jobs.append(_Job(storage, ref.display, layer, kind, codec, el.section, el.index, el.path, info,
-                         info.diff_id if info is not None else None))
+                         info.diff_id if info is not None else None, name=name))
     return jobs
 
 
@@ -496,6 +508,7 @@ def unpack(
     """Unpack the ModelKit ``reference`` into ``target``; see the module docstring for the rules.
 
     ``filters``: KitOps filter strings (``"model"``, ``"datasets:validation"``, …), OR-ed.
+    A filter that selects nothing (no layer, and not ``kitfile``) raises :class:`NotFoundError`.
     """
     from ocikit._repos import locate
 
@@ -520,6 +533,7 @@ def unpack(
 
     collected = _Collected()
     _collect(ref, storage, manifest, content, filter_set, home_path, options, collected, [ref.display])
+    _check_filters_match(ref, storage, manifest, content, filter_set, collected)
     sbom_bytes: bytes | None = None
     if filter_set.includes_kitfile:
         from ocikit._sbom import find_sbom
@@ -534,6 +548,72 @@ def unpack(
         # The target's file system refused (read-only, full, no permission): one clear line, not a
         # traceback; _unpack_into has already removed the staging directory and a new target.
         raise _target_error(e, target_path) from e
+
+
+def _check_filters_match(ref: Reference, storage: Storage, manifest: Manifest, content: ModelContent,
+                         filter_set: FilterSet, collected: _Collected) -> None:
+    """Refuse a filter that selects nothing (a typo would otherwise unpack nothing, exit 0).
+
+    A filter listing ``kitfile`` selects the Kitfile, so it always counts; layers of parent
+    ModelKits (``model.path`` references) count like the ModelKit's own.
+    """
+    for f in filter_set.filters:
+        if "kitfile" in f.types or any(f.matches(j.section, j.name, j.path) for j in collected.jobs):
+            continue
+        listing = [_describe_layer(j) for j in _match_layers(ref, storage, manifest, content, FilterSet())]
+        parent = content.kitfile.model_reference
+        if parent:
+            listing.insert(0, f"model from parent ModelKit {parent}")
+        has = "; ".join(listing) if listing else "no layers"
+        raise NotFoundError(
+            f"filter {str(f)!r} matches nothing in {ref.display}; it has: {has}",
+            hint="a filter is <type>[,<type>...][:<name>[,<name>...]]; the names (a layer's name or path, "
+                 "exactly) apply to every listed type; repeat --filter to combine selections",
+        )
+
+
+def _describe_layer(job: _Job) -> str:
+    section = "model" if job.section == "parts" else job.section
+    return f"{section} {job.name!r} ({job.path})" if job.name else f"{section} ({job.path})"
+
+
+def _remove_stale_staging(target: Path) -> None:
+    """Remove staging directories left by unpacks that died (``kill -9``) in ``target``.
+
+    A live unpack keeps its staging directory's lock file ``flock``-ed; a directory whose lock can
+    be taken belongs to a dead process. One without a lock file (an older ocikit, or an unpack that
+    has only just created it) is removed only when it is old.
+    """
+    try:
+        entries = list(os.scandir(target))
+    except OSError:
+        return
+    for entry in entries:
+        if not entry.name.startswith(STAGING_PREFIX):
+            continue
+        try:
+            if not entry.is_dir(follow_symlinks=False):
+                continue
+            lock_path = os.path.join(entry.path, STAGING_LOCK)
+            try:
+                fd = os.open(lock_path, os.O_RDWR | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+            except FileNotFoundError:
+                import time
+
+                if time.time() - entry.stat(follow_symlinks=False).st_mtime > _STALE_UNLOCKED_AGE:
+                    shutil.rmtree(entry.path, ignore_errors=True)
+                continue
+            try:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue  # a concurrent unpack is using it
+                log.info("removing %s, left by an interrupted unpack", entry.path)
+                shutil.rmtree(entry.path, ignore_errors=True)
+            finally:
+                os.close(fd)
+        except OSError as e:
+            log.debug("cannot check staging directory %s: %s", entry.path, e)
 
 
 def _target_error(e: OSError, target: Path) -> OcikitError:
@@ -560,6 +640,7 @@ def _unpack_into(target_path: Path, ref: Reference, desc: Descriptor, kitfile: K
         raise TargetExistsError(f"{target_path} exists and is not a directory") from e
     if not target_path.is_dir():
         raise TargetExistsError(f"{target_path} exists and is not a directory")
+    _remove_stale_staging(target_path)
     try:
         staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=target_path))
     except OSError:
@@ -568,8 +649,14 @@ def _unpack_into(target_path: Path, ref: Reference, desc: Descriptor, kitfile: K
                 target_path.rmdir()
         raise
     ok = False
+    lock_fd = -1
     try:
-        s_fd = os.open(staging, _DIR_FLAGS)
+        # Held until the staging directory is gone: tells later unpacks this one is alive.
+        lock_fd = os.open(staging / STAGING_LOCK, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+                          | getattr(os, "O_CLOEXEC", 0), 0o600)
+        fcntl.flock(lock_fd, fcntl.LOCK_EX)
+        os.mkdir(staging / STAGING_TREE, 0o700)
+        s_fd = os.open(staging / STAGING_TREE, _DIR_FLAGS)
         t_fd = os.open(target_path, os.O_RDONLY | os.O_DIRECTORY)
         try:
             state = ExtractState()
@@ -607,6 +694,8 @@ def _unpack_into(target_path: Path, ref: Reference, desc: Descriptor, kitfile: K
         ok = True
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+        if lock_fd >= 0:
+            os.close(lock_fd)
         if not ok and created_target:
             with contextlib.suppress(OSError):
                 target_path.rmdir()

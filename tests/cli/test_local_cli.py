@@ -85,6 +85,14 @@ def test_unpack_cli(ocikit: Cli, tmp_path: Path) -> None:
     assert ocikit("unpack", "u/k:1", "-d", str(target), "-i").exit_code == 0
     assert ocikit("unpack", "u/k:1", "-d", str(target), "--filter", "bogus", ok=False).exit_code == 2
     assert ocikit("unpack", "nope/x:1", "-d", str(target), ok=False).exit_code == 6
+    typo = tmp_path / "typo"
+    run = ocikit("unpack", "u/k:1", "-d", str(typo), "--filter", "datasets:typo", ok=False)
+    assert run.exit_code == 6
+    assert "filter 'datasets:typo' matches nothing in u/k:1" in run.stderr and "model (model)" in run.stderr
+    assert not typo.exists()
+    help_text = " ".join(ocikit("unpack", "--help").stdout.split())
+    assert "apply to every listed type" in help_text
+    assert "--filter model --filter datasets:validation" in help_text
 
 
 def test_tag_and_remove_semantics(ocikit: Cli, tmp_path: Path) -> None:

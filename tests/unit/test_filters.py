@@ -49,3 +49,12 @@ def test_parent_filters_keep_only_model() -> None:
     assert parse_filters(["datasets"]).for_parent() is None
     parent = parse_filters(["model,datasets:base", "code"]).for_parent()
     assert parent is not None and str(parent) == "model:base"
+
+
+def test_ids_apply_to_every_listed_type() -> None:
+    fs = parse_filters(["model,datasets:validation"])
+    assert fs.matches("datasets", "validation", "d") and fs.matches("model", "validation", "m")
+    assert not fs.matches("model", "m", "m") and not fs.matches("datasets", "train", "t")
+    combined = parse_filters(["model", "datasets:validation"])
+    assert combined.matches("model", "m", "m") and combined.matches("datasets", "validation", "d")
+    assert not combined.matches("datasets", "train", "t")

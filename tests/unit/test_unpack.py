@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 from pathlib import Path
 
 import pytest
@@ -9,7 +11,14 @@ import pytest
 from ocikit._layers import Limits
 from ocikit._pack import pack
 from ocikit._unpack import unpack
-from ocikit.errors import NotAModelKitError, SignatureError, TargetExistsError, UnsafeArchiveError, UsageError
+from ocikit.errors import (
+    NotAModelKitError,
+    NotFoundError,
+    SignatureError,
+    TargetExistsError,
+    UnsafeArchiveError,
+    UsageError,
+)
 
 KITFILE = """manifestVersion: 1.0.0
 package:
@@ -234,3 +243,71 @@ def test_full_disk_is_one_clear_error_and_leaves_nothing(kit: str, home: Path, t
         unpack(kit, out, home=home)
     assert "disk space" in info.value.hint
     assert list(out.iterdir()) == []  # no staging directory, no partial files
+
+
+@pytest.mark.parametrize("filters", [["datasets:typo"], ["model", "datasets:typo"], ["docs:nope"], ["model:train"]])
+def test_filter_matching_nothing_is_not_found_and_writes_nothing(kit: str, home: Path, tmp_path: Path,
+                                                                 filters: list[str]) -> None:
+    out = tmp_path / "out"
+    with pytest.raises(NotFoundError) as e:
+        unpack(kit, out, filters=filters, home=home)
+    msg = str(e.value)
+    assert repr(filters[-1]) in msg
+    for listed in ("model 'm' (model)", "model 'tok' (tokenizer)", "datasets 'train' (data/train)",
+                   "datasets 'validation' (data/val)", "code (src)", "docs (README.md)"):
+        assert listed in msg
+    assert e.value.exit_code == 6
+    assert not out.exists()
+
+
+def test_kitfile_filter_alone_still_fine(kit: str, home: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    unpack(kit, out, filters=["kitfile"], home=home)
+    assert _files(out) == ["Kitfile"]
+
+
+def test_filter_matching_only_parent_layers_counts(home: Path, tmp_path: Path) -> None:
+    base = tmp_path / "base"
+    (base / "weights").mkdir(parents=True)
+    (base / "weights/w.bin").write_text("w")
+    (base / "Kitfile").write_text("manifestVersion: 1.0.0\nmodel:\n  name: basem\n  path: weights\n")
+    pack(base, tag="t/base:1", home=home, sbom=False)
+    child = tmp_path / "child"
+    child.mkdir()
+    (child / "adapter.py").write_text("a")
+    (child / "Kitfile").write_text("manifestVersion: 1.0.0\nmodel:\n  path: t/base:1\ncode:\n  - path: adapter.py\n")
+    pack(child, tag="t/child:1", home=home, sbom=False)
+    out = tmp_path / "out"
+    unpack("t/child:1", out, filters=["model"], home=home)
+    assert _files(out) == ["weights/w.bin"]
+    out2 = tmp_path / "out2"
+    unpack("t/child:1", out2, filters=["model:basem"], home=home)
+    assert _files(out2) == ["weights/w.bin"]
+    with pytest.raises(NotFoundError, match=r"model from parent ModelKit t/base:1.*code \(adapter.py\)"):
+        unpack("t/child:1", tmp_path / "out3", filters=["model:typo"], home=home)
+
+
+def _fake_staging(target: Path, suffix: str) -> Path:
+    d = target / f".ocikit-unpack-{suffix}"
+    (d / "tree" / "model").mkdir(parents=True)
+    (d / "tree" / "model" / "partial.bin").write_text("half")
+    (d / "lock").write_text("")
+    return d
+
+
+def test_stale_staging_of_killed_unpack_is_removed_live_one_kept(kit: str, home: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    stale = _fake_staging(out, "dead1")
+    live = _fake_staging(out, "live1")
+    fd = os.open(live / "lock", os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # a concurrent unpack holding its lock
+        unpack(kit, out, filters=["model"], home=home)
+        assert not stale.exists()
+        assert live.is_dir() and (live / "tree/model/partial.bin").is_file()
+        assert sorted(p.name for p in out.iterdir()) == [live.name, "model", "tokenizer"]
+    finally:
+        os.close(fd)
+    unpack(kit, out, filters=["docs"], home=home)  # the lock is free now: removed too
+    assert sorted(p.name for p in out.iterdir()) == ["README.md", "model", "tokenizer"]

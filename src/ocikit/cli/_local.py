@@ -224,8 +224,12 @@ def tag_cmd(source: str, target: str) -> None:
 @click.option("-d", "--dir", "directory", default=".", show_default=True, type=click.Path(file_okay=False),
               help="Where to unpack (created if missing).")
 @click.option("--filter", "filters", multiple=True, metavar="FILTER",
-              help="What to unpack: kitfile, model, datasets, code, docs, optionally ':name' "
-                   "(e.g. model,datasets:validation). Repeat to combine. Default: everything.")
+              help="What to unpack, kit's grammar TYPE[,TYPE...][:NAME[,NAME...]]: types kitfile, model, "
+                   "datasets, code, docs; the names after ':' (a name or path, exactly) apply to every "
+                   "listed type, so model,datasets:validation selects only a model or dataset named "
+                   "'validation'. Repeat --filter to combine different selections (--filter model "
+                   "--filter datasets:validation). A filter matching nothing is an error (exit 6). "
+                   "Default: everything.")
 @click.option("-o", "--overwrite", is_flag=True, help="Replace existing files.")
 @click.option("-i", "--ignore-existing", is_flag=True, help="Keep existing files and skip those entries.")
 @click.option("--verify-key", type=click.Path(dir_okay=False, exists=True), envvar=ENV_VERIFY_KEY,
@@ -249,6 +253,7 @@ def unpack_cmd(reference: str, directory: str, filters: Sequence[str], overwrite
       ocikit unpack acme/sentiment:1.0.0 -d ./serve
       ocikit unpack registry.example/acme/sentiment:1.0.0 -d ./serve --filter model
       ocikit unpack acme/sentiment:1.0.0 -d ./data --filter datasets:validation -o
+      ocikit unpack acme/sentiment:1.0.0 -d ./eval --filter model --filter datasets:validation
     """
     from ocikit._unpack import unpack
 
