@@ -39,13 +39,16 @@ Untagged packs (``tag=None``, library only; the CLI requires ``-t``) are stored 
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
 import posixpath
 import re
+import signal
 import stat
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -537,13 +540,10 @@ def pack(
         data = manifest.to_bytes()
         first = refs[0] if refs else None
         repo = store.repository(first.name if first else UNTAGGED_REPOSITORY)
-        displaced = [_current(store, ref) for ref in refs]
-        desc = repo.push_manifest(data, MANIFEST, tag=first.tag if first else None)
-        for ref in refs[1:]:
-            store.repository(ref.name).push_manifest(data, MANIFEST, tag=ref.tag)
-        for ref, old in zip(refs, displaced, strict=True):
-            if old is not None and old.digest != desc.digest:
-                _keep_untagged(store, ref.name, old)
+        # The manifest goes in untagged; the tags come last, after the SBOM and the signatures,
+        # so an interrupted pack names nothing (its blobs are left for gc), and a pack whose
+        # tags were written has finished: a Ctrl-C while they are written is held until then.
+        desc = repo.push_manifest(data, MANIFEST, tag=None)
         log.info("saved manifest %s", desc.digest)
 
         sbom_digest: Digest | None = None
@@ -558,12 +558,39 @@ def pack(
                     signed.add(ref.name)
                     # the key's password, if any, comes from $OCIKIT_PASSWORD (_keys.resolve_password)
                     sign_descriptor(store.repository(ref.name), ref, desc, sign_key)
+        with _sigint_held():
+            displaced = [_current(store, ref) for ref in refs]
+            for ref in refs:
+                store.repository(ref.name).push_manifest(data, MANIFEST, tag=ref.tag)
+            for ref, old in zip(refs, displaced, strict=True):
+                if old is not None and old.digest != desc.digest:
+                    _keep_untagged(store, ref.name, old)
         return PackResult(desc.digest, tuple(refs), manifest, desc, loaded, tuple(layers), sbom_digest, plan,
                           reused=tuple(reused))
     except OSError as e:
         # A full disk, a read-only store or an unreadable project file: one clear line, not a
         # traceback. Blobs are written to temporary files first, so nothing partial is left.
         raise _write_error(e, store.root) from e
+
+
+@contextlib.contextmanager
+def _sigint_held() -> Iterator[None]:
+    """Hold SIGINT while the block runs (main thread only; elsewhere signals cannot arrive).
+
+    The block is the commit point of a pack: once its tags are written the pack is done, so a
+    Ctrl-C that came meanwhile is logged and dropped rather than reported as an abort.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        log.warning("interrupted while writing the tags; the pack completed, so it was not aborted")
 
 
 def _write_error(e: OSError, store_root: Path) -> OcikitError:

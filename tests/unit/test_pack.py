@@ -349,3 +349,33 @@ def test_write_errors_are_one_clear_error(home: Path, tmp_path: Path, monkeypatc
     assert list(store.entries()) == []
     assert list((home / "store/blobs/sha256").iterdir()) == []
     assert list((home / "store/ingest").iterdir()) == []
+
+
+def test_an_interrupted_pack_writes_no_tag(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C after the layers but before the end (here: while the SBOM is attached) leaves the
+    ModelKit untagged, so 'Aborted.' and exit 130 never come with a tag that was written."""
+    from ocikit import _sbom
+
+    ctx = tmp_path / "ctx"
+    _make(ctx, "manifestVersion: 1.0.0\nmodel:\n  path: m.bin\n", "", ["m.bin"], [])
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_sbom, "attach_sbom", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        pack(ctx, tag="acme/x:1", home=home)
+    assert [e.tag for e in LocalStore.at_home(home).entries()] == [None]
+
+
+def test_a_ctrl_c_while_the_tags_are_written_does_not_abort_the_pack() -> None:
+    import signal
+
+    from ocikit._pack import _sigint_held
+
+    done = []
+    with _sigint_held():
+        signal.raise_signal(signal.SIGINT)
+        done.append("tags written")
+    assert done == ["tags written"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
