@@ -69,13 +69,33 @@ def push_referrer(storage: Storage, manifest: Manifest) -> Descriptor:
     return entry
 
 
+def _live(storage: Storage, subject: Digest, entries: list[Descriptor]) -> list[Descriptor]:
+    """``entries`` without those whose manifests are gone from ``storage``.
+
+    A referrer deleted behind our back (retention policy, manual delete) leaves a dangling entry
+    in the fallback index; distribution rejects an index naming it (``MANIFEST_BLOB_UNKNOWN``),
+    so every rewrite would fail until the entry is dropped.
+    """
+    kept = []
+    for d in entries:
+        if storage.has_manifest(d.digest):
+            kept.append(d)
+        else:
+            log.warning("dropping %s from the referrers index of %s in %s: its manifest no longer exists",
+                        d.digest, subject, storage.name)
+    return kept
+
+
 def add_to_fallback(storage: Storage, subject: Digest, entry: Descriptor) -> None:
-    """Add ``entry`` to the fallback index of ``subject``, re-reading until it sticks."""
+    """Add ``entry`` to the fallback index of ``subject``, re-reading until it sticks.
+
+    Entries whose manifests no longer exist are dropped from the rewritten index.
+    """
     for attempt in range(_RETRIES):
         current = _read_fallback(storage, subject)
         if any(d.digest == entry.digest for d in current):
             return
-        index = Index(tuple([*current, entry]))
+        index = Index(tuple([*_live(storage, subject, current), entry]))
         storage.push_manifest(index.to_bytes(), INDEX, tag=fallback_tag(subject))
         if any(d.digest == entry.digest for d in _read_fallback(storage, subject)):
             return
@@ -85,8 +105,13 @@ def add_to_fallback(storage: Storage, subject: Digest, entry: Descriptor) -> Non
 
 
 def remove_from_fallback(storage: Storage, subject: Digest, digest: Digest) -> None:
-    """Drop ``digest`` from the fallback index of ``subject`` (used by gc and remove)."""
+    """Drop ``digest`` from the fallback index of ``subject`` (used by gc and remove).
+
+    Entries whose manifests no longer exist are dropped too when the index is rewritten.
+    """
     current = _read_fallback(storage, subject)
-    kept = [d for d in current if d.digest != digest]
+    if not any(d.digest == digest for d in current):
+        return
+    kept = _live(storage, subject, [d for d in current if d.digest != digest])
     if len(kept) != len(current):
         storage.push_manifest(Index(tuple(kept)).to_bytes(), INDEX, tag=fallback_tag(subject))

@@ -1160,7 +1160,16 @@ def verify_files(
             rel = (rel_dir / name).as_posix()
             present[rel] = Path(dirpath, name).lstat()
 
-    missing, modified, total = [], [], 0
+    missing: list[str] = []
+    modified: list[str] = []  # for the message
+    details: list[dict[str, Any]] = []  # for ``verify-files --json``
+    total = 0
+
+    def differs(path: str, text: str, want: _Expected, size: int | None, sha256: str | None) -> None:
+        modified.append(f"{path} ({text})")
+        details.append({"path": path, "size": size, "expectedSize": want.size,
+                        "sha256": sha256, "expectedSha256": want.sha256})
+
     for path in sorted(expected):
         want = expected[path]
         info = present.pop(path, None)
@@ -1168,14 +1177,14 @@ def verify_files(
             missing.append(path)
             continue
         if not stat.S_ISREG(info.st_mode):
-            modified.append(f"{path} (not a regular file)")
+            differs(path, "not a regular file", want, None, None)
             continue
         if want.size is not None and info.st_size != want.size:
-            modified.append(f"{path} ({info.st_size} bytes, expected {want.size})")
+            differs(path, f"{info.st_size} bytes, expected {want.size}", want, info.st_size, None)
             continue
         got = _hash_file(root / path)
         if got != want.sha256:
-            modified.append(f"{path} (sha256 {got[:12]}…, expected {want.sha256[:12]}…)")
+            differs(path, f"sha256 {got[:12]}…, expected {want.sha256[:12]}…", want, info.st_size, got)
             continue
         total += info.st_size
     extra = sorted(p for p in present if p not in ignored)
@@ -1185,7 +1194,7 @@ def verify_files(
         counts = ", ".join(f"{n} {what}" for n, what in ((len(modified), "modified"), (len(missing), "missing"),
                                                          (len(extra), "extra")) if n)
         raise FileVerificationError(f"{root} does not match {sbom_file.name} ({counts}): {shown}",
-                                    modified=modified, missing=missing, extra=extra)
+                                    modified=details, missing=missing, extra=extra)
     meta = doc.get("metadata")
     subject = meta.get("component", {}).get("purl") if isinstance(meta, Mapping) else None
     return VerifyFilesResult(root, sbom_file, subject if isinstance(subject, str) else None, len(expected), total)

@@ -47,6 +47,8 @@ Messages never contain credentials: registry code redacts before raising.
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "AuthError",
     "DigestMismatchError",
@@ -186,12 +188,14 @@ class FileVerificationError(VerificationError):
         message: str,
         *,
         hint: str | None = None,
-        modified: list[str] | None = None,
+        modified: list[dict[str, Any]] | None = None,
         missing: list[str] | None = None,
         extra: list[str] | None = None,
     ) -> None:
         super().__init__(message, hint=hint)
         #: Every differing path, for ``verify-files --json`` (the message shows the first ten).
+        #: ``modified`` holds objects: ``path``, ``size``, ``expectedSize``, ``sha256`` and
+        #: ``expectedSha256`` (``size``/``sha256`` are None when not measured, e.g. not a regular file).
         self.modified = modified or []
         self.missing = missing or []
         self.extra = extra or []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import stat
@@ -149,8 +150,35 @@ def test_verify_files_json_lists_every_difference(home: Path, unpacked: Path) ->
     assert out["ok"] is False
     assert out["extra"] == ["extra.txt"]
     assert out["missing"] == ["model/weights.safetensors"]
-    assert [m.split(" ")[0] for m in out["modified"]] == ["code/train.py"]
+    pwned = b"print('pwned')\n"
+    original = PROJECT_FILES["code/train.py"]
+    assert out["modified"] == [{
+        "path": "code/train.py",
+        "size": len(pwned),
+        "expectedSize": len(original),
+        "sha256": hashlib.sha256(pwned).hexdigest(),  # same size as the original: hashed
+        "expectedSha256": hashlib.sha256(original).hexdigest(),
+    }]
     assert result.stderr.startswith("error: ")
+    assert "modified code/train.py (" in result.stderr  # the human message keeps its prose
+
+
+def test_verify_files_json_modified_other_size_is_not_hashed(home: Path, unpacked: Path) -> None:
+    path = unpacked / "code" / "train.py"
+    original = path.read_bytes()
+    path.write_bytes(original + b"import os\n")
+    result = run(home, "verify-files", str(unpacked), "--json")
+    assert result.exit_code == 3
+    out = json.loads(result.stdout)
+    assert out["modified"] == [{
+        "path": "code/train.py",
+        "size": len(original) + 10,
+        "expectedSize": len(original),
+        "sha256": None,
+        "expectedSha256": hashlib.sha256(original).hexdigest(),
+    }]
+    assert out["missing"] == [] and out["extra"] == []
+    assert f"modified code/train.py ({len(original) + 10} bytes, expected {len(original)})" in result.stderr
 
 
 def test_verify_files_without_sbom(home: Path, tmp_path: Path) -> None:

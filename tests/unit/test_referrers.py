@@ -1,10 +1,13 @@
 from __future__ import annotations
 
 import io
+import logging
 import threading
 
+import pytest
+
 from ocikit._oci import EMPTY_CONFIG, EMPTY_JSON, KITOPS_CONFIG, MANIFEST, Descriptor, Manifest
-from ocikit._referrers import fallback_tag, list_referrers, push_referrer
+from ocikit._referrers import fallback_tag, list_referrers, push_referrer, remove_from_fallback
 from ocikit._storage import MemoryStorage, Storage
 
 
@@ -56,3 +59,26 @@ def test_concurrent_referrers_are_not_lost() -> None:
     for t in threads:
         t.join()
     assert len(list_referrers(s, subject.digest)) == 8
+
+
+def test_dangling_fallback_entry_is_dropped_on_rewrite(caplog: pytest.LogCaptureFixture) -> None:
+    s = MemoryStorage()
+    subject = _subject(s)
+    gone = push_referrer(s, _referrer(s, subject, b"old sbom", "application/vnd.cyclonedx+json"))
+    kept = push_referrer(s, _referrer(s, subject, b"event", "application/x-test"))
+    s.delete_manifest(gone.digest)  # retention policy or a manual delete
+    with caplog.at_level(logging.WARNING, logger="ocikit._referrers"):
+        new = push_referrer(s, _referrer(s, subject, b"new sbom", "application/vnd.cyclonedx+json"))
+    assert [d.digest for d in list_referrers(s, subject.digest)] == [kept.digest, new.digest]
+    assert any(str(gone.digest) in r.getMessage() and r.levelno == logging.WARNING for r in caplog.records)
+
+
+def test_remove_from_fallback_drops_dangling_entries_too() -> None:
+    s = MemoryStorage()
+    subject = _subject(s)
+    gone = push_referrer(s, _referrer(s, subject, b"a", "application/x-test"))
+    bad = push_referrer(s, _referrer(s, subject, b"b", "application/x-test"))
+    live = push_referrer(s, _referrer(s, subject, b"c", "application/x-test"))
+    s.delete_manifest(gone.digest)
+    remove_from_fallback(s, subject.digest, bad.digest)
+    assert [d.digest for d in list_referrers(s, subject.digest)] == [live.digest]

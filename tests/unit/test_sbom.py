@@ -451,6 +451,30 @@ def test_verify_files_modified_same_size(unpacked: Path) -> None:
     with pytest.raises(FileVerificationError, match=r"1 modified\): modified data/train.csv \(sha256 ") as e:
         verify_files(unpacked, unpacked / "SBOM.json")
     assert e.value.exit_code == 3
+    data = path.read_bytes()
+    assert e.value.modified == [{
+        "path": "data/train.csv",
+        "size": len(data),
+        "expectedSize": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "expectedSha256": hashlib.sha256(PROJECT_FILES["data/train.csv"]).hexdigest(),
+    }]
+
+
+def test_verify_files_modified_size_and_not_regular_are_objects(unpacked: Path, tmp_path: Path) -> None:
+    (unpacked / "data" / "train.csv").write_bytes(b"short")
+    readme = unpacked / "docs" / "README.md"
+    readme.unlink()
+    readme.symlink_to(tmp_path / "elsewhere.md")
+    with pytest.raises(FileVerificationError, match=re.escape("data/train.csv (5 bytes, expected ")) as e:
+        verify_files(unpacked, unpacked / "SBOM.json")
+    assert e.value.modified == [
+        {"path": "data/train.csv", "size": 5, "expectedSize": len(PROJECT_FILES["data/train.csv"]),
+         "sha256": None, "expectedSha256": hashlib.sha256(PROJECT_FILES["data/train.csv"]).hexdigest()},
+        {"path": "docs/README.md", "size": None, "expectedSize": len(PROJECT_FILES["docs/README.md"]),
+         "sha256": None, "expectedSha256": hashlib.sha256(PROJECT_FILES["docs/README.md"]).hexdigest()},
+    ]
+    assert e.value.missing == [] and e.value.extra == []
 
 
 def test_verify_files_symlink_instead_of_file(unpacked: Path, tmp_path: Path) -> None:
