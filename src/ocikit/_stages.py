@@ -604,6 +604,7 @@ def promote_in(
     settle: float = SETTLE_SECONDS,
     tag: str | None = None,
     new_stage: bool = False,
+    allow_broken_history: bool = False,
 ) -> StageEvent:
     """:func:`promote` on an open storage (``identifier`` = tag or digest in it)."""
     check_stage_name(stage)
@@ -616,6 +617,7 @@ def promote_in(
     cand = _load_candidate(storage, identifier, tag=tag)
     results = _evaluate_gates(storage, stage, cand, expressions, rules)
     _refuse_if_failed(stage, cand, results)
+    reason = _check_history(storage, stage, reason, allow_broken_history)
     when = _timestamp(clock)
 
     def build(head: StageEvent | None, abandoned: tuple[Digest, ...]) -> StageEvent:
@@ -635,6 +637,25 @@ def promote_in(
         )
 
     return _append(storage, stage, cand.desc, build, key=key, password=password, settle=settle)
+
+
+def _check_history(storage: Storage, stage: str, reason: str, allow_broken: bool) -> str:
+    """Refuse to extend a broken chain (an event deleted by a retention policy or by hand):
+    a new event on top would make the gap look like history. With ``allow_broken`` the
+    promotion goes ahead and its reason records what was broken. Returns the reason to store."""
+    head = _read_head(storage, stage)
+    if head is None:
+        return reason
+    try:
+        _walk(storage, stage, head)
+    except HistoryError as e:
+        if not allow_broken:
+            raise HistoryError(f"the history of stage {stage} in {_display(storage)} is broken: {e}",
+                               hint="see 'ocikit history --verify'; to promote anyway and record why, pass "
+                                    "--allow-broken-history (the reason then names the gap)") from e
+        log.warning("promoting %s of %s over a broken history: %s", stage, storage.name, e)
+        return _check_text(f"{reason} [promoted over a broken history: {e}]", "reason", 4096)
+    return reason
 
 
 def _rollback_target(chain: Sequence[StageEvent], current: Digest) -> Digest | None:
@@ -870,6 +891,7 @@ def promote(
     options: RegistryOptions | None = None,
     clock: Clock | None = None,
     new_stage: bool = False,
+    allow_broken_history: bool = False,
 ) -> StageEvent:
     """Move ``stage`` of the reference's repository to the ModelKit ``reference`` names.
 
@@ -878,7 +900,9 @@ def promote(
     such as ``latest`` into one, needs ``new_stage=True``; otherwise UsageError.
 
     Gates (``require`` expressions and the ``policy`` rules for the stage) are evaluated first; if
-    one fails, GateError is raised and nothing is changed. Otherwise an event is written (signed
+    one fails, GateError is raised and nothing is changed. A stage whose hash chain is broken (an
+    event deleted) is not extended (HistoryError) unless ``allow_broken_history``, which records
+    the gap in the event's reason. Otherwise an event is written (signed
     with ``key`` if given), the head tag and then the stage tag move. Returns the event.
     """
     ref = reference if isinstance(reference, Reference) else Reference.parse(reference)
@@ -887,7 +911,8 @@ def promote(
     storage = _open(ref, home, options)
     return promote_in(storage, ref.identifier, stage, reason=reason, actor=actor, require=require,
                       policy=policy, key=key, password=password, clock=clock,
-                      tag=ref.tag if ref.digest is None else None, new_stage=new_stage)
+                      tag=ref.tag if ref.digest is None else None, new_stage=new_stage,
+                      allow_broken_history=allow_broken_history)
 
 
 def rollback(

@@ -334,6 +334,24 @@ def test_missing_event_breaks_the_chain(storage: MemoryStorage) -> None:
         history_in(storage, "production")
 
 
+def test_promotion_on_a_broken_chain_is_refused_unless_allowed(storage: MemoryStorage) -> None:
+    for v in ("1.0.0", "1.1.0", "1.2.0", "1.3.0"):
+        make_modelkit(storage, v, 0.9)
+    promote(storage, "1.0.0", "production", new_stage=True)
+    second = promote(storage, "1.1.0", "production")
+    promote(storage, "1.2.0", "production")
+    assert second.digest is not None
+    del storage.manifests[second.digest]  # a retention policy removed event 2
+    before = snapshot(storage)
+    with pytest.raises(HistoryError, match=r"history of stage production .* is broken") as e:
+        promote(storage, "1.3.0", "production")
+    assert "--allow-broken-history" in (e.value.hint or "")
+    assert snapshot(storage) == before  # nothing written
+    event = promote(storage, "1.3.0", "production", reason="hotfix", allow_broken_history=True)
+    assert event.sequence == 4 and event.reason.startswith("hotfix [promoted over a broken history: event 2")
+    assert storage.resolve("production").digest == storage.resolve("1.3.0").digest
+
+
 def test_altered_event_body_is_detected(storage: MemoryStorage) -> None:
     make_modelkit(storage, "1.0.0", 0.9)
     make_modelkit(storage, "1.1.0", 0.9)

@@ -53,6 +53,8 @@ def _render_event(event: StageEvent, verb: str, as_json: bool) -> None:
 @click.option("--new-stage", is_flag=True,
               help="Create STAGE: needed when it has no stage history yet and is not named in --policy, "
                    "or to turn an existing plain tag (e.g. latest) into a stage.")
+@click.option("--allow-broken-history", is_flag=True,
+              help="Promote even if an event of the stage's history is missing; the reason records the gap.")
 @reason_option
 @click.option("--require", "require", multiple=True, metavar="EXPR",
               help="Gate over the Kitfile config, e.g. 'model.parameters.metrics.f1 >= 0.90' (repeatable).")
@@ -62,7 +64,8 @@ def _render_event(event: StageEvent, verb: str, as_json: bool) -> None:
 @actor_option
 @json_option
 @network_options
-def promote_cmd(reference: str, stage: str, new_stage: bool, reason: str, require: Sequence[str], policy: str | None,
+def promote_cmd(reference: str, stage: str, new_stage: bool, allow_broken_history: bool, reason: str,
+                require: Sequence[str], policy: str | None,
                 key: str | None, password_stdin: bool, actor: str | None,
                 registry_options: RegistryOptions, as_json: bool) -> None:
     """Move STAGE (a tag) of REFERENCE's repository to REFERENCE, after its gates pass.
@@ -80,7 +83,7 @@ def promote_cmd(reference: str, stage: str, new_stage: bool, reason: str, requir
     password = read_password(password_stdin, needed=key is not None)
     event = promote(reference, stage, reason=reason, actor=actor, require=tuple(require), policy=policy,
                     key=key, password=password, home=get_context().home, options=registry_options,
-                    new_stage=new_stage)
+                    new_stage=new_stage, allow_broken_history=allow_broken_history)
     _render_event(event, "promoted", as_json)
 
 
