@@ -548,7 +548,8 @@ def pack(
 
         sbom_digest: Digest | None = None
         if sbom:
-            sbom_digest = _attach_sbom(repo, loaded, layers, desc, first, ctx, sbom_env, config_desc)
+            sbom_digest = _attach_sbom(repo, loaded, layers, desc, first, ctx, sbom_env, config_desc,
+                                       _parent_sboms(chain, home_path, options))
         if sign_key is not None:
             from ocikit._signing import sign_descriptor
 
@@ -625,11 +626,28 @@ def _keep_untagged(store: LocalStore, repo_name: str, old: Descriptor) -> None:
         log.info("could not keep %s listed as untagged: %s", old.digest, e)
 
 
+def _parent_sboms(chain: Sequence[str], home: Path | None,
+                  options: RegistryOptions | None) -> list[tuple[str, bytes | None]]:
+    """The SBOM of each parent in ``chain`` (nearest first), None for a parent without one."""
+    from ocikit._repos import locate
+    from ocikit._sbom import find_sbom
+
+    out: list[tuple[str, bytes | None]] = []
+    for text in chain:
+        ref = Reference.parse(text)
+        storage = locate(ref, home=home, options=options)
+        out.append((text, find_sbom(storage, storage.resolve(ref.identifier).digest)))
+    return out
+
+
 def _attach_sbom(repo: Any, kitfile: Kitfile, layers: list[PackedLayer], desc: Descriptor,
-                 ref: Reference | None, context: Path, include_env: bool, config: Descriptor) -> Digest | None:
+                 ref: Reference | None, context: Path, include_env: bool, config: Descriptor,
+                 parents: Sequence[tuple[str, bytes | None]] = ()) -> Digest | None:
     from ocikit import _sbom
 
     sbom_bytes = _sbom.build_sbom(kitfile, layers, desc, ref, context, include_env=include_env, config=config)
+    if parents:
+        sbom_bytes = _sbom.inherit_parent_files(sbom_bytes, parents)
     attached = _sbom.attach_sbom(repo, desc, sbom_bytes)
     return attached.digest
 

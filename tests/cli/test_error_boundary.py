@@ -55,7 +55,8 @@ def test_an_unwritable_home_names_the_store_and_suggests_another(cli: Cli, tmp_p
     blocker.write_text("not a directory")
     project = tmp_path / "p"
     project.mkdir()
-    (project / "Kitfile").write_text("manifestVersion: 1.0.0\npackage:\n  name: x\n")
+    (project / "Kitfile").write_text("manifestVersion: 1.0.0\npackage:\n  name: x\nmodel:\n  path: m.bin\n")
+    (project / "m.bin").write_bytes(b"weights")
     result = cli("--home", str(blocker / "home"), "pack", str(project), "-t", "x/y:1", ok=False)
     assert result.exit_code == 1
     assert "cannot create the local store" in result.stderr

@@ -34,7 +34,8 @@ def test_diff_and_lineage_of_remote_modelkits(registry: TestRegistry, tmp_path: 
     for version, rows in (("1.0.0", "a,1\nb,0\n"), ("1.1.0", "a,1\nb,1\n")):
         ocikit.pack(_project(tmp_path / version, version, rows), tag=f"{repository}:{version}", home=home)
         ocikit.push(f"{repository}:{version}", f"{remote}:{version}", home=home, options=registry.options)
-    ocikit.promote(f"{remote}:1.0.0", "production", reason="test", home=home, options=registry.options)
+    ocikit.promote(f"{remote}:1.0.0", "production", reason="test", home=home, options=registry.options,
+                   new_stage=True)
 
     # a fresh home: nothing local, so both sides come from the registry
     other = tmp_path / "other-home"

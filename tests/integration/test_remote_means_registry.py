@@ -144,3 +144,9 @@ def test_pack_takes_registry_options_for_a_parent_in_model_path(cli: Cli, regist
     cli("unpack", "acme/tuned:1", "-d", str(out), "--plain-http")
     assert (out / "model.bin").read_bytes().startswith(b"weights of 1")
     assert (out / "lora.bin").read_bytes() == b"lora" * 100
+    # the derived ModelKit's SBOM lists the parent's files too, so the unpacked tree verifies
+    run = cli("verify-files", str(out), "--json")
+    assert json.loads(run.stdout)["files"] == 2, run.stdout
+    (out / "model.bin").write_bytes(b"tampered")
+    bad = cli("verify-files", str(out), "--json", ok=False)
+    assert bad.exit_code == 3 and "model.bin" in bad.output
