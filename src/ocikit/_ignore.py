@@ -34,10 +34,15 @@ from pathlib import Path
 
 from ocikit.errors import PackError
 
-__all__ = ["ALWAYS_IGNORED", "IgnoreMatcher", "load_kitignore"]
+__all__ = ["ALWAYS_IGNORED", "VCS_IGNORED", "IgnoreMatcher", "load_kitignore"]
 
 #: kit appends these to every ignore list (they are not packed from the context root).
 ALWAYS_IGNORED = ("Kitfile", "kitfile", ".kitfile", ".kitignore")
+
+#: Version-control directories, anywhere in the context, are left out by default (a ``code: .``
+#: layer would otherwise carry the whole repository history). They come *before* the
+#: ``.kitignore`` lines, so a ``!.git`` line there brings them back.
+VCS_IGNORED = (".git", "**/.git", ".hg", "**/.hg", ".svn", "**/.svn")
 
 _ESCAPE = set(".+(){}|^$")
 
@@ -208,4 +213,4 @@ def load_kitignore(context: Path) -> IgnoreMatcher:
             lines = path.read_text(encoding="utf-8").splitlines()
         except (OSError, UnicodeDecodeError) as e:
             raise PackError(f"cannot read {path}: {e}", hint="the .kitignore must be UTF-8 text") from e
-    return IgnoreMatcher([*parse_patterns(lines), *ALWAYS_IGNORED])
+    return IgnoreMatcher([*VCS_IGNORED, *parse_patterns(lines), *ALWAYS_IGNORED])

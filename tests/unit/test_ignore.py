@@ -53,3 +53,14 @@ def test_matching_pattern_reports_the_decider() -> None:
     m = _m("**/*.md", "!keep.md")
     assert m.matching_pattern("a/b.md") == "**/*.md"
     assert m.matching_pattern("keep.md") is None
+
+
+def test_vcs_directories_are_left_out_unless_kitignore_brings_them_back(tmp_path: Path) -> None:
+    from ocikit._ignore import load_kitignore
+
+    matcher = load_kitignore(tmp_path)
+    for path in (".git", ".git/config", "sub/.git/HEAD", ".hg/store", ".svn/entries"):
+        assert matcher.ignored(path), path
+    assert not matcher.ignored("src/git.py") and not matcher.ignored(".gitignore")
+    (tmp_path / ".kitignore").write_text("!.git\n!.git/**\n")
+    assert not load_kitignore(tmp_path).ignored(".git/config")

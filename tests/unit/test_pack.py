@@ -14,6 +14,9 @@ from ocikit.errors import KitfileError, PackError, UsageError
 
 # name → (Kitfile, .kitignore, files that must come back, files that must not)
 CASES: dict[str, tuple[str, str, list[str], list[str]]] = {
+    "vcs-directories-left-out": ("manifestVersion: 1.0.0\ncode:\n  - path: .\n", "",
+                                 ["train.py", ".gitignore", "lib/.gitkeep"],
+                                 [".git/config", ".git/objects/ab/cdef", "vendor/x/.git/HEAD", ".hg/store"]),
     "basic-model": (
         "manifestVersion: 1.0.0\npackage:\n  name: basic\nmodel:\n  name: m\n  path: ./model\n"
         "code:\n  - path: ./code\ndatasets:\n  - name: d\n    path: ./datasets\n",
