@@ -57,6 +57,7 @@ from ocikit._credentials import Credential
 from ocikit._digest import CHUNK, Digest, ReadStream
 from ocikit._http import Body, Response, Transport, TransportError, Urllib3Transport, redact_url
 from ocikit._oci import DOCKER_LIST, DOCKER_MANIFEST, INDEX, MANIFEST, MAX_MANIFEST_BYTES, Descriptor, Index
+from ocikit._upload_sessions import UploadSessions
 from ocikit.errors import (
     AuthError,
     DigestMismatchError,
@@ -196,6 +197,8 @@ class Registry:
 
             credentials = lookup(host, home=home, options=self.options)
         self.auth = Authenticator(self.base, credentials, self.transport)
+        #: Open upload sessions kept between runs (resumable pushes); None without a home.
+        self.sessions: UploadSessions | None = UploadSessions(home) if home is not None else None
         self.retry = retry or RetryPolicy()
         self.chunked_min_size = chunked_min_size
         self.chunk_size = chunk_size
@@ -821,22 +824,58 @@ class RegistryRepository:
         return cast(BinaryIO, _BlobReader(self, desc, offset))
 
     def push_blob(self, desc: Descriptor, stream: BinaryIO) -> None:
-        source = self.registry.mount_source(desc.digest, self.repository)
-        location = self._start_upload(desc, source)
-        if location is None:  # mounted
-            self.registry.remember_blob(desc.digest, self.repository)
-            return
+        resumed = self._resumable(desc, stream)
+        if resumed is not None:
+            location, offset = resumed
+        else:
+            source = self.registry.mount_source(desc.digest, self.repository)
+            started = self._start_upload(desc, source)
+            if started is None:  # mounted
+                self.registry.remember_blob(desc.digest, self.repository)
+                return
+            location, offset = started, 0
+        sessions = self.registry.sessions
         session = [location]  # the open upload session; _upload replaces it when it starts anew
         try:
-            self._upload(desc, stream, session)
+            self._upload(desc, stream, session, offset, sessions)
         except KeyboardInterrupt:
             # Ctrl-C: do not leave an upload session (and its partial data) behind on the
             # registry; DELETE <Location> cancels it (distribution spec "Canceling an upload").
             self._cancel(session[0])
+            if sessions is not None:
+                sessions.forget(self.registry.host, self.repository, desc.digest)
             raise
+        except NetworkError:
+            raise  # interrupted: the session stays recorded, the next push resumes it
+        except (RegistryError, VerificationError):
+            # a refusal, not an interruption: the session is of no use to a later run
+            if sessions is not None:
+                sessions.forget(self.registry.host, self.repository, desc.digest)
+            raise
+        if sessions is not None:
+            sessions.forget(self.registry.host, self.repository, desc.digest)
         self.registry.remember_blob(desc.digest, self.repository)
 
-    def _upload(self, desc: Descriptor, stream: BinaryIO, session: list[str]) -> None:
+    def _resumable(self, desc: Descriptor, stream: BinaryIO) -> tuple[str, int] | None:
+        """An upload session an earlier run left open for this blob, and how far it got."""
+        sessions = self.registry.sessions
+        if sessions is None or _start_of(cast(Body, stream)) is None \
+                or desc.size < self.registry.chunked_min_size:
+            return None
+        location = sessions.get(self.registry.host, self.repository, desc.digest)
+        if location is None or not self.registry.auth.same_origin(location):
+            return None
+        status = self._upload_status(location)
+        if status is None or not 0 < status[0] < desc.size:
+            sessions.forget(self.registry.host, self.repository, desc.digest)
+            if status is not None:
+                self._cancel(status[1])
+            return None
+        log.info("resuming the upload of %s at byte %d of %d", desc.digest.short, status[0], desc.size)
+        return status[1], status[0]
+
+    def _upload(self, desc: Descriptor, stream: BinaryIO, session: list[str], resume_at: int,
+                sessions: UploadSessions | None) -> None:
         location = session[0]
         start = _start_of(cast(Body, stream))
         chunked = start is not None and desc.size >= self.registry.chunked_min_size
@@ -844,7 +883,13 @@ class RegistryRepository:
             try:
                 if chunked:
                     assert start is not None
-                    self._upload_chunked(desc, stream, start, location)
+                    def record(url: str) -> None:
+                        if sessions is not None:
+                            sessions.put(self.registry.host, self.repository, desc.digest, url)
+
+                    record(location)
+                    self._upload_chunked(desc, stream, start, location, resume_at if restart == 0 else 0,
+                                         on_location=record)
                 else:
                     self._upload_monolithic(desc, stream, location)
                 break
@@ -916,9 +961,13 @@ class RegistryRepository:
             return None
         return _range_end(resp.headers.get("Range")), urljoin(location, resp.headers.get("Location") or location)
 
-    def _upload_chunked(self, desc: Descriptor, stream: BinaryIO, start: int, location: str) -> None:
+    def _upload_chunked(self, desc: Descriptor, stream: BinaryIO, start: int, location: str,
+                        resume_at: int = 0, on_location: Callable[[str], None] | None = None) -> None:
+        """PATCH the blob in chunks from ``resume_at``; ``on_location`` sees each new session URL
+        (distribution's carries the upload state, so only the latest one can be resumed)."""
         hasher = _SequentialHasher()
-        offset = 0
+        offset = resume_at
+        self._feed_gap(stream, start, hasher, offset)  # a resumed session: hash what it holds
         first = True
         stalls = 0  # interruptions in a row that moved the upload no further
         stalled_at = -1
@@ -940,6 +989,8 @@ class RegistryRepository:
                 if status is None:
                     raise
                 offset, location = status
+                if on_location is not None:
+                    on_location(location)
                 stalls = stalls + 1 if offset <= stalled_at else 1
                 stalled_at = max(stalled_at, offset)
                 if stalls > _MAX_RESUMES:
@@ -966,6 +1017,8 @@ class RegistryRepository:
             reported = resp.headers.get("Range")
             location = urljoin(location, resp.headers.get("Location") or location)
             resp.close()
+            if on_location is not None:
+                on_location(location)
             offset = _range_end(reported) if reported else offset + length
             self._feed_gap(stream, start, hasher, offset)
         if hasher.position != desc.size or hasher.digest != desc.digest:

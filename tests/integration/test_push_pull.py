@@ -215,3 +215,41 @@ def test_a_later_run_mounts_from_the_repository_it_pushed_to_or_pulled_from(regi
     copied = push(f"{registry.host}/{first}:1.0", f"{registry.host}/{third}:1.0", home=tmp_path / "b",
                   options=registry.options)
     assert copied.bytes_transferred == 0 and copied.digest == kit.desc.digest
+
+
+def test_a_crashed_blob_push_resumes_on_the_real_registry(registry: TestRegistry, tmp_path: Path) -> None:
+    """distribution keeps the session's bytes; the next run continues from its Range."""
+    import io
+    import os
+
+    from ocikit._oci import Descriptor
+    from ocikit._upload_sessions import UploadSessions
+
+    data = os.urandom(3_000_000)
+    desc = Descriptor("application/octet-stream", Digest.of_bytes(data), len(data))
+    repo = unique_repo()
+
+    def repository() -> _registry.RegistryRepository:
+        return Registry(registry.host, registry.options, credentials=Credential(), home=tmp_path,
+                        chunked_min_size=100_000, chunk_size=1_000_000).repository(repo)
+
+    class Crash(BaseException):  # like kill -9: no handler of ours runs
+        pass
+
+    class Dying(io.BytesIO):
+        def read(self, n: int | None = -1) -> bytes:
+            if self.tell() >= 2_000_000:
+                raise Crash
+            return super().read(n)
+
+    with pytest.raises(Crash):
+        repository().push_blob(desc, Dying(data))
+    location = UploadSessions(tmp_path).get(registry.host, repo, desc.digest)
+    assert location is not None
+    first = repository()
+    status = first._upload_status(location)
+    assert status is not None and status[0] == 2_000_000  # what the registry kept
+    _registry._SEEN.clear()
+    first.push_blob(desc, io.BytesIO(data))
+    assert first.has_blob(desc)
+    assert UploadSessions(tmp_path).get(registry.host, repo, desc.digest) is None

@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import time
+from pathlib import Path
 
 import pytest
 
@@ -291,6 +292,41 @@ def test_ctrl_c_during_an_upload_cancels_the_session_on_the_registry() -> None:
     assert len(deletes) == 1
     assert s.fake.uploads == {}  # the session and its 40,000 bytes are gone
     assert str(d.digest) not in s.fake.repo("acme/kit").blobs
+
+
+def test_a_push_that_died_resumes_from_the_registrys_upload_status(tmp_path: Path) -> None:
+    """A crashed push (not Ctrl-C) leaves its session recorded in the home; the next run asks
+    the registry where it stands (GET <Location>) and sends only the rest."""
+    net = FakeNetwork()
+    fake = FakeRegistry(HOST)
+    net.add(HOST, fake)
+
+    def registry() -> Registry:
+        return Registry(HOST, RegistryOptions(), transport=net, credentials=Credential(), home=tmp_path,
+                        retry=RetryPolicy(sleep=lambda s: None), chunked_min_size=1000, chunk_size=40_000)
+
+    data = os.urandom(100_000)
+    d = Descriptor("x", Digest.of_bytes(data), len(data))
+
+    class Crash(Exception):
+        pass
+
+    class Dying(io.BytesIO):
+        def read(self, n: int | None = -1) -> bytes:
+            if self.tell() >= 40_000:
+                raise Crash
+            return super().read(n)
+
+    with pytest.raises(Crash):
+        registry().repository("acme/kit").push_blob(d, Dying(data))
+    assert (tmp_path / "upload-sessions.json").exists()
+    before = len(net.requests("PATCH"))
+    _registry._SEEN.clear()
+    registry().repository("acme/kit").push_blob(d, io.BytesIO(data))
+    assert fake.repo("acme/kit").blobs[str(d.digest)] == data
+    ranges = [r.headers["Content-Range"] for r in net.requests("PATCH")[before:]]
+    assert ranges == ["40000-79999", "80000-99999"]  # the first 40,000 bytes were not sent again
+    assert json.loads((tmp_path / "upload-sessions.json").read_text()) == {}
 
 
 def test_chunked_upload_falls_back_to_one_put_when_patch_is_refused() -> None:
