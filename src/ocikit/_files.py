@@ -22,8 +22,9 @@ def write_atomic(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o644
     umask), and then replace ``path`` (``overwrite``) or are hard-linked to it, which raises
     ``FileExistsError`` if ``path`` exists or appeared meanwhile: never overwrite by accident. On a
     filesystem without hard links the fallback is an exclusive create, removed again on failure.
-    The temporary file never outlives the call. ``OSError`` propagates; callers turn it into their
-    own error class.
+    The directory is fsynced after the rename or link, so the new name survives a power cut as
+    the local store's ``index.json`` does. The temporary file never outlives the call.
+    ``OSError`` propagates; callers turn it into their own error class.
     """
     target = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
@@ -32,16 +33,31 @@ def write_atomic(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o644
         os.chmod(tmp, mode)
         if overwrite:
             os.replace(tmp, target)
-            return
-        try:
-            os.link(tmp, target)
-        except FileExistsError:
-            raise
-        except OSError:
-            _create_exclusive(target, data, mode)
+        else:
+            try:
+                os.link(tmp, target)
+            except FileExistsError:
+                raise
+            except OSError:
+                _create_exclusive(target, data, mode)
+        _fsync_dir(target.parent)
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make a rename or link in ``directory`` durable (best effort where directories cannot be
+    opened or fsynced)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        with contextlib.suppress(OSError):
+            os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _create_exclusive(target: Path, data: bytes, mode: int) -> None:

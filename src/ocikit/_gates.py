@@ -299,7 +299,6 @@ def load_policy(path: str | os.PathLike[str], *, stage_name_check: Any = None) -
     ``stage_name_check(name, where)`` validates stage names (the stages module passes its own).
     Raises UsageError naming the file and field on any problem.
     """
-    import yaml
 
     source = Path(path)
     try:
@@ -307,10 +306,16 @@ def load_policy(path: str | os.PathLike[str], *, stage_name_check: Any = None) -
     except OSError as e:
         raise UsageError(f"cannot read policy file {source}: {e.strerror or e}",
                          hint="pass an existing YAML file to --policy") from e
+    from ocikit._kitfile import parse_parameters
+    from ocikit.errors import KitfileError
+
+    # The hardened loader Kitfiles use: no object tags, no aliases bombs, and a duplicate key is
+    # an error instead of silently letting the last one win (a second 'production:' would
+    # quietly replace the first stage's rules).
     try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        raise UsageError(f"policy file {source} is not valid YAML: {e}".replace("\n", " ")) from e
+        raw = parse_parameters(text, str(source))
+    except KitfileError as e:
+        raise UsageError(f"policy file {source} is not valid YAML: {e}", hint=e.hint) from e
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):

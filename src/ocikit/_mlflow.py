@@ -154,12 +154,10 @@ def _last_metric(path: Path) -> Any:
 
 
 def _meta(path: Path) -> dict[str, Any]:
-    import yaml
+    from ocikit._kitfile import parse_parameters
 
-    try:
-        meta = yaml.safe_load(_read_small(path, "meta.yaml")[:_META_BYTES])
-    except yaml.YAMLError as e:
-        raise KitfileError(f"{path}: not valid YAML: {e}") from e
+    # the same hardened YAML loader as Kitfiles and policy files (duplicate keys are errors)
+    meta = parse_parameters(_read_small(path, "meta.yaml")[:_META_BYTES], str(path / "meta.yaml"))
     return meta if isinstance(meta, dict) else {}
 
 

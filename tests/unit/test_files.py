@@ -62,3 +62,20 @@ def test_a_failed_write_leaves_no_file(tmp_path: Path, monkeypatch: pytest.Monke
     with pytest.raises(OSError, match="No space"):
         write_atomic(tmp_path / "f", b"data")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("overwrite", [True, False])
+def test_the_directory_is_fsynced_after_the_new_name_appears(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                              overwrite: bool) -> None:
+    """Keys and credentials are as durable as index.json: the rename/link is fsynced too."""
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def spy(fd: int) -> None:
+        kind = "dir" if stat.S_ISDIR(os.fstat(fd).st_mode) else "file"
+        synced.append(f"{kind}:{int((tmp_path / 'k').exists())}")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", spy)
+    write_atomic(tmp_path / "k", b"secret", mode=0o600, overwrite=overwrite)
+    assert synced == ["file:0", "dir:1"]

@@ -154,6 +154,9 @@ def test_policy_allows_unlisted_by_default(tmp_path: Path) -> None:
         ("stages:\n  production:\n    from: 3\n", "from must be a string or a list"),
         ("stages: {a: [\n", "not valid YAML"),
         ("- 1\n", "top level must be a mapping"),
+        # the hardened loader: a second 'production' must not silently replace the first
+        ("stages:\n  production:\n    require: ['f1 >= 0.9']\n  production: {}\n", "duplicate key"),
+        ("stages: !!python/object:os.system {}\n", "not valid YAML"),
     ],
 )
 def test_policy_refuses(tmp_path: Path, text: str, fragment: str) -> None:

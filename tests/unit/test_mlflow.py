@@ -143,3 +143,12 @@ def test_cli_init_mlflow_and_the_documented_flag_names(cli: Any, tmp_path: Path)
     assert both.exit_code == UsageError.exit_code and "give only one" in both.stderr
     missing = cli("init", str(project), "--mlflow-run", "abc123", "--mlflow-dir", str(store), "--force", ok=False)
     assert missing.exit_code == NotFoundError.exit_code and "MLflow run abc123 not found" in missing.stderr
+
+
+def test_a_meta_yaml_with_a_duplicate_key_is_refused(tmp_path: Path) -> None:
+    """meta.yaml goes through the hardened loader: a repeated run_name is an error, not 'last wins'."""
+    root = tmp_path / "mlruns"
+    (root / "0" / "abc123").mkdir(parents=True)
+    (root / "0" / "abc123" / "meta.yaml").write_text("run_id: abc123\nrun_name: a\nrun_name: b\n")
+    with pytest.raises(KitfileError, match="duplicate key"):
+        read_run("abc123", root)
