@@ -352,12 +352,11 @@ def _remove_remote(reference: str, force: bool, home: Any, options: RegistryOpti
 def _tags_naming(storage: Storage, digest: Digest) -> list[str]:
     """The tags of ``storage`` that point at ``digest``, not counting the referrer tags
     (``sha256-<hex>``, ``sha256-<hex>.sig``) that hang off manifests."""
-    import re
+    from ocikit._referrers import is_referrer_tag
 
-    helper = re.compile(r"sha256-[0-9a-f]{64}(\..+)?")
     out = []
     for t in sorted(storage.tags()):
-        if helper.fullmatch(t):
+        if is_referrer_tag(t):
             continue
         try:
             if storage.resolve(t).digest == digest:

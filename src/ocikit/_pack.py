@@ -395,10 +395,12 @@ def plan_pack(
 
 
 def _resolve_parents(kitfile: Kitfile, home: Path | None, options: RegistryOptions | None,
-                     own: Sequence[Reference]) -> tuple[list[str], list[str]]:
-    """Walk the parent chain; return (layer paths of all parents, chain as display strings)."""
+                     own: Sequence[Reference]) -> tuple[list[str], list[str], list[_Parent]]:
+    """Walk the parent chain; return (layer paths of all parents, chain as display strings, the
+    parents as found: where and which digest, for their SBOMs)."""
     paths: list[str] = []
     chain: list[str] = []
+    found: list[_Parent] = []
     seen = {r.display for r in own}
     current = kitfile.model_reference
     trail = [own[0].display] if own else ["<this ModelKit>"]
@@ -412,21 +414,30 @@ def _resolve_parents(kitfile: Kitfile, home: Path | None, options: RegistryOptio
                 hint=f"a ModelKit may have at most {MAX_PARENT_DEPTH} ancestors",
             )
         chain.append(ref.display)
-        parent = _fetch_kitfile(ref, home, options)
-        paths.extend(el.path for el in parent.layer_elements() if el.path)
-        current = parent.model_reference
-    return paths, chain
+        parent = _fetch_parent(ref, home, options)
+        found.append(parent)
+        paths.extend(el.path for el in parent.kitfile.layer_elements() if el.path)
+        current = parent.kitfile.model_reference
+    return paths, chain, found
 
 
-def _fetch_kitfile(ref: Reference, home: Path | None, options: RegistryOptions | None) -> Kitfile:
-    """The Kitfile of a parent ModelKit or ModelPack."""
+@dataclass(frozen=True)
+class _Parent:
+    display: str
+    storage: Any  # a Storage
+    digest: Digest
+    kitfile: Kitfile
+
+
+def _fetch_parent(ref: Reference, home: Path | None, options: RegistryOptions | None) -> _Parent:
+    """A parent ModelKit or ModelPack: its Kitfile, and where and under which digest it was read."""
     from ocikit._modelpack import read_model
     from ocikit._repos import locate
     from ocikit._storage import read_manifest
 
     storage = locate(ref, home=home, options=options)
-    _, manifest = read_manifest(storage, ref.identifier)
-    return read_model(storage, manifest, ref.display).kitfile
+    desc, manifest = read_manifest(storage, ref.identifier)
+    return _Parent(ref.display, storage, desc.digest, read_model(storage, manifest, ref.display).kitfile)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -501,7 +512,7 @@ def pack(
     loaded, kitfile_path = _load_kitfile(ctx, kitfile)
     loaded.check_paths(ctx)
     home_path = Path(home) if home is not None else None
-    parent_paths, chain = _resolve_parents(loaded, home_path, options, refs)
+    parent_paths, chain, parents = _resolve_parents(loaded, home_path, options, refs)
     plan = plan_pack(ctx, loaded, kitfile_path=kitfile_path, compression=compression,
                      parent_paths=parent_paths, parents=chain, format=format)
     if dry_run:
@@ -549,7 +560,7 @@ def pack(
         sbom_digest: Digest | None = None
         if sbom:
             sbom_digest = _attach_sbom(repo, loaded, layers, desc, first, ctx, sbom_env, config_desc,
-                                       _parent_sboms(chain, home_path, options))
+                                       _parent_sboms(parents))
         if sign_key is not None:
             from ocikit._signing import sign_descriptor
 
@@ -626,18 +637,12 @@ def _keep_untagged(store: LocalStore, repo_name: str, old: Descriptor) -> None:
         log.info("could not keep %s listed as untagged: %s", old.digest, e)
 
 
-def _parent_sboms(chain: Sequence[str], home: Path | None,
-                  options: RegistryOptions | None) -> list[tuple[str, bytes | None]]:
-    """The SBOM of each parent in ``chain`` (nearest first), None for a parent without one."""
-    from ocikit._repos import locate
+def _parent_sboms(parents: Sequence[_Parent]) -> list[tuple[str, bytes | None]]:
+    """The SBOM of each parent (nearest first), None for a parent without one: of the very
+    digest whose Kitfile was read, not of whatever its tag names by now."""
     from ocikit._sbom import find_sbom
 
-    out: list[tuple[str, bytes | None]] = []
-    for text in chain:
-        ref = Reference.parse(text)
-        storage = locate(ref, home=home, options=options)
-        out.append((text, find_sbom(storage, storage.resolve(ref.identifier).digest)))
-    return out
+    return [(p.display, find_sbom(p.storage, p.digest)) for p in parents]
 
 
 def _attach_sbom(repo: Any, kitfile: Kitfile, layers: list[PackedLayer], desc: Descriptor,

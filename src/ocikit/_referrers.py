@@ -10,6 +10,7 @@ and retry if a concurrent writer replaced it (``signing-sbom.md`` §2.3-2.4).
 from __future__ import annotations
 
 import logging
+import re
 import time
 
 from ocikit._digest import Digest
@@ -17,7 +18,7 @@ from ocikit._oci import INDEX, MANIFEST, Descriptor, Index, Manifest
 from ocikit._storage import Storage
 from ocikit.errors import NotFoundError, RegistryError
 
-__all__ = ["fallback_tag", "list_referrers", "push_referrer"]
+__all__ = ["fallback_tag", "is_referrer_tag", "list_referrers", "push_referrer"]
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +27,15 @@ _RETRIES = 5
 
 def fallback_tag(subject: Digest) -> str:
     return f"{subject.algorithm}-{subject.hex}"
+
+
+#: ``sha256-<hex>`` (the fallback index) and cosign's ``sha256-<hex>.sig`` / ``.att`` tags.
+_REFERRER_TAG = re.compile(r"sha256-[0-9a-f]{64}(\..+)?")
+
+
+def is_referrer_tag(tag: str) -> bool:
+    """A tag that hangs off a manifest (referrers index, signature), not a name users give."""
+    return _REFERRER_TAG.fullmatch(tag) is not None
 
 
 def _read_fallback(storage: Storage, subject: Digest) -> list[Descriptor]:

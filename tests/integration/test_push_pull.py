@@ -222,6 +222,7 @@ def test_a_crashed_blob_push_resumes_on_the_real_registry(registry: TestRegistry
     import io
     import os
 
+    from fakes.streams import FailingStream
     from ocikit._oci import Descriptor
     from ocikit._upload_sessions import UploadSessions
 
@@ -236,14 +237,8 @@ def test_a_crashed_blob_push_resumes_on_the_real_registry(registry: TestRegistry
     class Crash(BaseException):  # like kill -9: no handler of ours runs
         pass
 
-    class Dying(io.BytesIO):
-        def read(self, n: int | None = -1) -> bytes:
-            if self.tell() >= 2_000_000:
-                raise Crash
-            return super().read(n)
-
     with pytest.raises(Crash):
-        repository().push_blob(desc, Dying(data))
+        repository().push_blob(desc, FailingStream(data, 2_000_000, Crash))
     location = UploadSessions(tmp_path).get(registry.host, repo, desc.digest)
     assert location is not None
     first = repository()

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from fakes.registry import OCI_INDEX, FakeNetwork, FakeRegistry, FakeResponse, TokenServer
+from fakes.streams import FailingStream
 from ocikit import _registry
 from ocikit._config import RegistryOptions
 from ocikit._credentials import Credential
@@ -280,14 +281,8 @@ def test_ctrl_c_during_an_upload_cancels_the_session_on_the_registry() -> None:
     data = os.urandom(100_000)
     d = Descriptor("x", Digest.of_bytes(data), len(data))
 
-    class Interrupted(io.BytesIO):
-        def read(self, n: int | None = -1) -> bytes:
-            if self.tell() >= 40_000:
-                raise KeyboardInterrupt
-            return super().read(n)
-
     with pytest.raises(KeyboardInterrupt):
-        s.repo().push_blob(d, Interrupted(data))
+        s.repo().push_blob(d, FailingStream(data, 40_000, KeyboardInterrupt))
     deletes = [r for r in s.net.requests("DELETE") if "/blobs/uploads/" in r.path]
     assert len(deletes) == 1
     assert s.fake.uploads == {}  # the session and its 40,000 bytes are gone
@@ -311,14 +306,8 @@ def test_a_push_that_died_resumes_from_the_registrys_upload_status(tmp_path: Pat
     class Crash(Exception):
         pass
 
-    class Dying(io.BytesIO):
-        def read(self, n: int | None = -1) -> bytes:
-            if self.tell() >= 40_000:
-                raise Crash
-            return super().read(n)
-
     with pytest.raises(Crash):
-        registry().repository("acme/kit").push_blob(d, Dying(data))
+        registry().repository("acme/kit").push_blob(d, FailingStream(data, 40_000, Crash))
     assert (tmp_path / "upload-sessions.json").exists()
     before = len(net.requests("PATCH"))
     _registry._SEEN.clear()
