@@ -21,7 +21,7 @@ def main() -> None:
     (context / "Kitfile").write_text(
         "manifestVersion: 1.0.0\npackage:\n  name: bench\nmodel:\n  name: bench\n  path: model.bin\n"
     )
-    from ocikit._pack import pack
+    from ocikit._ops._pack import pack
 
     result = pack(context, tag=reference, home=home, sbom=False)
     print(result)

@@ -4,7 +4,7 @@ It deliberately does NOT import ocikit's signing or key code: it re-derives ever
 rule from sigstore/cosign ``specs/SIGNATURE_SPEC.md``, ``pkg/cosign/verify.go`` (the
 ``cosign verify --key k.pub --insecure-ignore-tlog=true`` path) and containers/image
 ``signature/internal/sigstore_payload.go`` (strict payload parsing), so a misunderstanding in
-``ocikit._signing`` is not silently shared by its tests. It reads raw bytes through a tiny
+``ocikit._trust._signing`` is not silently shared by its tests. It reads raw bytes through a tiny
 interface (``resolve_tag``, ``manifest``, ``blob``) so it works on a MemoryStorage, the local
 OCI layout, or raw HTTP against a registry.
 

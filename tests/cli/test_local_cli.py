@@ -135,7 +135,7 @@ def test_concurrent_packs_lose_no_tag(home: Path, tmp_path: Path) -> None:
     for proc in procs:
         _, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err.decode()
-    from ocikit._catalog import list_modelkits
+    from ocikit._ops._catalog import list_modelkits
 
     kits = list_modelkits(home=home)
     assert sorted(t for k in kits for t in k.tags) == ["0", "1", "2", "3"]

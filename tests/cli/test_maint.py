@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from fakes.kits import put_kit
-from ocikit._layout import LocalStore
+from ocikit._store._layout import LocalStore
 
 
 def _aged_store(home: Path) -> tuple[LocalStore, object]:

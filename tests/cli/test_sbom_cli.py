@@ -21,10 +21,10 @@ from _sbom_kits import (
     write_project,
 )
 from conftest import Cli, Run  # type: ignore[import-not-found]
-from ocikit._layout import LocalStore
-from ocikit._oci import KITOPS_CONFIG, MANIFEST, Descriptor, Manifest
-from ocikit._reference import Reference
-from ocikit._sbom import attach_sbom, build_sbom
+from ocikit._oci._model import KITOPS_CONFIG, MANIFEST, Descriptor, Manifest
+from ocikit._oci._reference import Reference
+from ocikit._store._layout import LocalStore
+from ocikit._trust._sbom import attach_sbom, build_sbom
 
 REF = "localhost/acme/sentiment:1.0.0"
 
@@ -218,8 +218,8 @@ docs:
 
 
 def test_end_to_end_pack_sbom_unpack_verify_files(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from ocikit._pack import pack
-    from ocikit._unpack import unpack
+    from ocikit._ops._pack import pack
+    from ocikit._ops._unpack import unpack
 
     monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
     project = write_project(tmp_path / "project")

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from conftest import Cli  # type: ignore[import-not-found]
-from ocikit._layout import LocalStore
-from ocikit._oci import KITOPS_CONFIG, MANIFEST, Descriptor, Manifest
-from ocikit._storage import Storage
+from ocikit._oci._model import KITOPS_CONFIG, MANIFEST, Descriptor, Manifest
+from ocikit._store._layout import LocalStore
+from ocikit._store._storage import Storage
 
 REPO = "acme/sentiment"
 
@@ -32,7 +32,7 @@ def make_modelkit(storage: Storage, version: str, f1: float) -> Descriptor:
 
 @pytest.fixture
 def kits(home: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Descriptor]:
-    monkeypatch.setattr("ocikit._stages.SETTLE_SECONDS", 0.0)
+    monkeypatch.setattr("ocikit._stages._chain.SETTLE_SECONDS", 0.0)
     repo = LocalStore.at_home(home).repository(f"localhost/{REPO}")
     return {v: make_modelkit(repo, v, f1) for v, f1 in (("1.3.0", 0.91), ("1.4.0", 0.93), ("1.5.0", 0.85))}
 

@@ -11,10 +11,10 @@ import pytest
 
 import cosign_verifier
 from conftest import Cli  # type: ignore[import-not-found]
-from ocikit._keys import is_encrypted, load_private_key
-from ocikit._layout import LocalStore
-from ocikit._oci import KITOPS_CONFIG, MANIFEST, Descriptor, Manifest
-from ocikit._signing import signature_tag
+from ocikit._oci._model import KITOPS_CONFIG, MANIFEST, Descriptor, Manifest
+from ocikit._store._layout import LocalStore
+from ocikit._trust._keys import is_encrypted, load_private_key
+from ocikit._trust._signing import signature_tag
 
 NAME = "localhost/acme/sentiment"
 

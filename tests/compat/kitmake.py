@@ -2,7 +2,7 @@
 
 Used to lay out ModelKits exactly as kit writes them (kitops-format.md §1.2, §2.1, §3.2) and to
 plant hostile layers. Tars are made with ``tarfile`` or raw header blocks, never with
-``ocikit._layers``, so the reader is tested against an independent writer.
+``ocikit._layers._tar``, so the reader is tested against an independent writer.
 """
 
 from __future__ import annotations
@@ -164,9 +164,9 @@ def store_modelkit(home: Path, repository: str, tag: str, layers: list[Layer], *
     ``kit_v17``: manifest as kit 1.7 writes it (no mediaType/artifactType, only the cli-version
     annotation). ``null_layers``: ``"layers":null`` (Go's nil slice).
     """
-    from ocikit._digest import Digest
-    from ocikit._layout import LocalStore
-    from ocikit._oci import Descriptor
+    from ocikit._io._digest import Digest
+    from ocikit._oci._model import Descriptor
+    from ocikit._store._layout import LocalStore
 
     store = LocalStore.at_home(home)
     store._ensure()  # creates the layout

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from compat.kitmake import Layer, dir_info, file_info, raw_file, raw_header, store_modelkit, tar_of
-from ocikit._unpack import unpack
+from ocikit._ops._unpack import unpack
 from ocikit.errors import DigestMismatchError
 
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 
-from ocikit._layout import LayoutRepository, LocalStore
-from ocikit._oci import KITOPS_CONFIG, MANIFEST, Descriptor, Manifest
+from ocikit._oci._model import KITOPS_CONFIG, MANIFEST, Descriptor, Manifest
+from ocikit._store._layout import LayoutRepository, LocalStore
 
 LAYER = "application/vnd.kitops.modelkit.model.v1.tar"
 

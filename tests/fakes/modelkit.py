@@ -8,8 +8,8 @@ import os
 import tarfile
 from dataclasses import dataclass
 
-from ocikit._oci import KITOPS_CONFIG, MANIFEST, Descriptor, Manifest
-from ocikit._storage import Storage
+from ocikit._oci._model import KITOPS_CONFIG, MANIFEST, Descriptor, Manifest
+from ocikit._store._storage import Storage
 
 LAYER_MODEL = "application/vnd.kitops.modelkit.model.v1.tar"
 LAYER_DATASET = "application/vnd.kitops.modelkit.dataset.v1.tar"

@@ -23,8 +23,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ocikit._oci import INDEX, MANIFEST, Index, Manifest, parse_manifest_or_index
-from ocikit._reference import Reference
+from ocikit._oci._model import INDEX, MANIFEST, Index, Manifest, parse_manifest_or_index
+from ocikit._oci._reference import Reference
 from ocikit.errors import InvalidReference, KitfileError, VerificationError
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "200"))
@@ -51,7 +51,7 @@ manifest_like = st.fixed_dictionaries({}, optional={
 
 
 def _kitfile_loads(text: str | bytes) -> None:
-    from ocikit._kitfile import Kitfile
+    from ocikit._kitfile._model import Kitfile
 
     try:
         Kitfile.loads(text, source="fuzz/Kitfile")
@@ -161,14 +161,14 @@ tar_members = st.lists(st.tuples(names, st.sampled_from([tarfile.REGTYPE, tarfil
 
 def _has_layers_reader() -> bool:
     try:
-        from ocikit._layers import ExtractState, Limits, TarReader, extract_layer  # noqa: F401
+        from ocikit._layers._tar import ExtractState, Limits, TarReader, extract_layer  # noqa: F401
     except ImportError:
         return False
     return True
 
 
 def _extract(data: bytes) -> None:
-    from ocikit._layers import ExtractState, Limits, TarReader, extract_layer
+    from ocikit._layers._tar import ExtractState, Limits, TarReader, extract_layer
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from ocikit._pack import pack
+from ocikit._ops._pack import pack
 
 GOLDEN = Path(__file__).parent / "pack_tiny_project.json"
 

@@ -18,8 +18,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import contextlib
 
 from fakes.kits import put_kit
-from ocikit._layout import LocalStore
-from ocikit._oci import Descriptor
+from ocikit._oci._model import Descriptor
+from ocikit._store._layout import LocalStore
 from ocikit.errors import NotFoundError
 
 

@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ocikit._layout import LocalStore
+from ocikit._store._layout import LocalStore
 
 HERE = Path(__file__).resolve().parent
 WORKERS = HERE / "_workers.py"
@@ -76,7 +76,7 @@ def test_eight_processes_write_the_same_blob(tmp_path: Path) -> None:
 
 def test_concurrent_packs_into_one_store(tmp_path: Path) -> None:
     try:
-        import ocikit._pack  # noqa: F401
+        import ocikit._ops._pack  # noqa: F401
     except ImportError:  # pragma: no cover - until pack lands
         return
     home = tmp_path / "home"
@@ -89,7 +89,7 @@ def test_concurrent_packs_into_one_store(tmp_path: Path) -> None:
             "datasets:\n  - name: shared\n    path: shared.csv\n")
         (project / "model.bin").write_bytes(os.urandom(256 * 1024))
         (project / "shared.csv").write_bytes(b"a,b\n" * 50_000)  # the same layer in every pack
-        code = (f"from ocikit._pack import pack; "
+        code = (f"from ocikit._ops._pack import pack; "
                 f"pack({str(project)!r}, tag='team/model:w{w}', home={str(home)!r})")
         cmds.append([sys.executable, "-c", code])
     _run_all(cmds, home)

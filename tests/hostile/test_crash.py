@@ -122,7 +122,7 @@ def test_kill_during_pack(tmp_path: Path) -> None:
         subprocess.run(cmd, check=True, capture_output=True, timeout=120, env=_env(home))
         report = assert_consistent(home)
         assert report["entries"]
-    from ocikit._layout import LocalStore
+    from ocikit._store._layout import LocalStore
 
     tags = LocalStore.at_home(home).repository("localhost/crash/pack").tags()
     for i in range(ITERATIONS["pack"]):
@@ -135,7 +135,7 @@ def _cli(home: Path, command: str, cli_args: list[str]) -> list[str]:
 
 def _big_kit(home: Path, name: str, seed: int) -> None:
     from fakes.kits import put_kit
-    from ocikit._layout import LocalStore
+    from ocikit._store._layout import LocalStore
 
     rng = random.Random(seed)
     put_kit(LocalStore.at_home(home), f"localhost/{name}", "1", name,
@@ -144,7 +144,7 @@ def _big_kit(home: Path, name: str, seed: int) -> None:
 
 @pytest.mark.registry
 def test_kill_during_pull(registry: object, tmp_path: Path) -> None:
-    from ocikit._transfer import push
+    from ocikit._ops._transfer import push
 
     rng = random.Random(SEED + 2)
     home = tmp_path / "home"
@@ -160,18 +160,18 @@ def test_kill_during_pull(registry: object, tmp_path: Path) -> None:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=_env(home))
         assert done.returncode == 0, done.stderr
         assert_consistent(home)
-        from ocikit._layout import LocalStore
+        from ocikit._store._layout import LocalStore
 
         assert LocalStore.at_home(home).repository(f"{registry.host}/{name}").tags() == ["1"]  # type: ignore[attr-defined]
 
 
 def test_kill_during_unpack(tmp_path: Path) -> None:
     try:
-        import ocikit._unpack  # noqa: F401
+        import ocikit._ops._unpack  # noqa: F401
     except ImportError:  # pragma: no cover - until unpack lands
         return
     rng = random.Random(SEED + 3)
-    from ocikit._pack import pack
+    from ocikit._ops._pack import pack
 
     home = tmp_path / "home"
     pack(_project(tmp_path / "project"), tag="crash/unpack:1", home=home)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ocikit._kitfile import MAX_KITFILE_BYTES, Kitfile
+from ocikit._kitfile._model import MAX_KITFILE_BYTES, Kitfile
 from ocikit.errors import KitfileError
 
 

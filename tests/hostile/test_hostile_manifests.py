@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 
 from fakes.kits import kit_manifest, put_kit
-from ocikit._digest import Digest
-from ocikit._fsck import fsck
-from ocikit._layout import LocalStore
-from ocikit._oci import INDEX, MANIFEST, MAX_MANIFEST_BYTES, Descriptor, Manifest, parse_manifest_or_index
-from ocikit._storage import open_verified, read_manifest
+from ocikit._io._digest import Digest
+from ocikit._oci._model import INDEX, MANIFEST, MAX_MANIFEST_BYTES, Descriptor, Manifest, parse_manifest_or_index
+from ocikit._store._fsck import fsck
+from ocikit._store._layout import LocalStore
+from ocikit._store._storage import open_verified, read_manifest
 from ocikit.errors import OcikitError, VerificationError
 
 TALLY = {"tried": 0, "refused": 0}
@@ -97,7 +97,7 @@ def test_hostile_manifest_refused_by_parser_and_local_store(name: str, tmp_path:
 
 def test_hostile_manifest_on_disk_is_refused_on_read_and_by_gc(home: Path) -> None:
     """Another tool wrote an ambiguous manifest into the layout and indexed it."""
-    from ocikit._fsck import gc
+    from ocikit._store._fsck import gc
 
     store = LocalStore.at_home(home)
     put_kit(store, "localhost/ok", "1", "ok", [b"fine"])
@@ -139,7 +139,7 @@ def test_blob_not_matching_its_digest_is_refused(tmp_path: Path, body: bytes) ->
 
 
 def test_manifest_with_config_of_another_media_type_is_not_a_modelkit() -> None:
-    from ocikit._transfer import check_modelkit
+    from ocikit._ops._transfer import check_modelkit
 
     for media_type in (INDEX, "application/vnd.oci.image.config.v1+json", "text/html"):
         m = Manifest(Descriptor(media_type, Digest.parse(GOOD), 2), ())
@@ -171,7 +171,7 @@ def _hostile_pulls() -> dict[str, object]:
 def test_hostile_registry_content_refused_on_pull(scenario: str, registry: object, tmp_path: Path) -> None:
     from fakes.fault_proxy import FaultProxy, Rule
     from ocikit._config import RegistryOptions
-    from ocikit._transfer import pull, push
+    from ocikit._ops._transfer import pull, push
 
     kind, mangle = _hostile_pulls()[scenario]  # type: ignore[misc]
     name = f"hostile/{scenario}"
@@ -197,8 +197,8 @@ def test_hostile_registry_content_refused_on_pull(scenario: str, registry: objec
 def test_lying_docker_content_digest_is_not_trusted(registry: object, tmp_path: Path) -> None:
     from fakes.fault_proxy import FaultProxy, Rule
     from ocikit._config import RegistryOptions
-    from ocikit._registry import Registry
-    from ocikit._transfer import push
+    from ocikit._ops._transfer import push
+    from ocikit._registry._client import Registry
 
     name = "hostile/lying-digest"
     src = tmp_path / "src"

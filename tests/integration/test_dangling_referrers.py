@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from _registry_fixtures import TestRegistry, unique_repo
-from ocikit._oci import EMPTY_CONFIG, EMPTY_JSON, KITOPS_CONFIG, MANIFEST, Descriptor, Manifest
-from ocikit._referrers import fallback_tag, list_referrers, push_referrer
-from ocikit._registry import Registry
-from ocikit._storage import Storage
+from ocikit._oci._model import EMPTY_CONFIG, EMPTY_JSON, KITOPS_CONFIG, MANIFEST, Descriptor, Manifest
+from ocikit._registry._client import Registry
+from ocikit._store._referrers import fallback_tag, list_referrers, push_referrer
+from ocikit._store._storage import Storage
 from ocikit.errors import NotFoundError
 
 pytestmark = pytest.mark.registry
@@ -65,7 +65,7 @@ def test_deleted_referrer_does_not_block_the_next_push(
 
     writer = Registry(registry.host, registry.options, home=home / "writer").repository(name)
     assert not writer.has_manifest(gone.digest)
-    with caplog.at_level(logging.WARNING, logger="ocikit._referrers"):
+    with caplog.at_level(logging.WARNING, logger="ocikit._store._referrers"):
         new = push_referrer(writer, _referrer(writer, subject, b"new"))
     assert any(str(gone.digest) in r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
 

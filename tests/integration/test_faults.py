@@ -26,13 +26,13 @@ from _registry_fixtures import TestRegistry
 from fakes.fault_proxy import FaultProxy, Rule
 from fakes.kits import Kit, put_kit
 from ocikit._config import RegistryOptions
-from ocikit._credentials import Credential
-from ocikit._digest import Digest
-from ocikit._fsck import fsck
-from ocikit._http import Body, Response, Transport, Urllib3Transport
-from ocikit._layout import LocalStore
-from ocikit._oci import Descriptor, Manifest
-from ocikit._registry import Registry, RetryPolicy
+from ocikit._io._digest import Digest
+from ocikit._oci._model import Descriptor, Manifest
+from ocikit._registry._client import Registry, RetryPolicy
+from ocikit._registry._credentials import Credential
+from ocikit._registry._http import Body, Response, Transport, Urllib3Transport
+from ocikit._store._fsck import fsck
+from ocikit._store._layout import LocalStore
 from ocikit.errors import NotFoundError, OcikitError
 
 pytestmark = pytest.mark.registry
@@ -122,7 +122,7 @@ def _params(faults: dict[str, list[Rule]]) -> list[object]:
 @pytest.mark.parametrize("scenario", _params(PUSH_FAULTS))
 def test_push_survives_or_fails_clearly(scenario: str, registry: TestRegistry, proxy: FaultProxy,
                                         tmp_path: Path) -> None:
-    from ocikit._transfer import push
+    from ocikit._ops._transfer import push
 
     name = f"faults/push{next(_n)}"
     home = tmp_path / "home"
@@ -162,7 +162,7 @@ PULL_FAULTS = {
 @pytest.mark.parametrize("scenario", _params(PULL_FAULTS))
 def test_pull_survives_or_fails_clearly(scenario: str, registry: TestRegistry, proxy: FaultProxy,
                                         tmp_path: Path) -> None:
-    from ocikit._transfer import pull, push
+    from ocikit._ops._transfer import pull, push
 
     name = f"faults/pull{next(_n)}"
     kit = _kit(tmp_path / "src", name)

@@ -13,10 +13,10 @@ import pytest
 from _registry_fixtures import TestRegistry, unique_repo
 from fakes.modelkit import BuiltKit, build_layers, push_modelkit
 from ocikit._config import store_dir
-from ocikit._digest import Digest
-from ocikit._layout import LocalStore
-from ocikit._reference import Reference
-from ocikit._transfer import pull, push
+from ocikit._io._digest import Digest
+from ocikit._oci._reference import Reference
+from ocikit._ops._transfer import pull, push
+from ocikit._store._layout import LocalStore
 
 pytestmark = [pytest.mark.registry, pytest.mark.interop]
 

@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 
 from _registry_fixtures import TestRegistry, unique_repo
-from ocikit._catalog import inspect, list_modelkits
 from ocikit._config import RegistryOptions
-from ocikit._diff import diff
-from ocikit._kitfile import Kitfile
-from ocikit._pack import pack
-from ocikit._transfer import pull, push
-from ocikit._unpack import unpack
+from ocikit._kitfile._model import Kitfile
+from ocikit._ops._catalog import inspect, list_modelkits
+from ocikit._ops._diff import diff
+from ocikit._ops._pack import pack
+from ocikit._ops._transfer import pull, push
+from ocikit._ops._unpack import unpack
 
 pytestmark = pytest.mark.registry
 

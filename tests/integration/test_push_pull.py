@@ -13,13 +13,13 @@ import pytest
 from _registry_fixtures import TestRegistry, unique_repo
 from conftest import Run  # type: ignore[import-not-found]
 from fakes.modelkit import BuiltKit, build_layers, push_modelkit
-from ocikit import _registry
-from ocikit._credentials import Credential
-from ocikit._digest import Digest
-from ocikit._layout import LocalStore
-from ocikit._reference import Reference
-from ocikit._registry import Registry
-from ocikit._transfer import pull, push
+from ocikit._io._digest import Digest
+from ocikit._oci._reference import Reference
+from ocikit._ops._transfer import pull, push
+from ocikit._registry import _client as _registry
+from ocikit._registry._client import Registry
+from ocikit._registry._credentials import Credential
+from ocikit._store._layout import LocalStore
 
 pytestmark = pytest.mark.registry
 
@@ -223,8 +223,8 @@ def test_a_crashed_blob_push_resumes_on_the_real_registry(registry: TestRegistry
     import os
 
     from fakes.streams import FailingStream
-    from ocikit._oci import Descriptor
-    from ocikit._upload_sessions import UploadSessions
+    from ocikit._oci._model import Descriptor
+    from ocikit._registry._upload_sessions import UploadSessions
 
     data = os.urandom(3_000_000)
     desc = Descriptor("application/octet-stream", Digest.of_bytes(data), len(data))

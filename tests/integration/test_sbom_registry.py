@@ -20,13 +20,13 @@ from click.testing import CliRunner
 from _registry_fixtures import TestRegistry, unique_repo
 from _sbom_kits import PROJECT_FILES, check_sbom, write_project
 from ocikit._config import RegistryOptions
-from ocikit._digest import Digest
-from ocikit._pack import pack
-from ocikit._reference import Reference
-from ocikit._referrers import fallback_tag, list_referrers
-from ocikit._registry import Registry
-from ocikit._repos import local_repository
-from ocikit._sbom import SBOM_MEDIA_TYPE, find_sbom, sbom, verify_files
+from ocikit._io._digest import Digest
+from ocikit._oci._reference import Reference
+from ocikit._ops._pack import pack
+from ocikit._ops._repos import local_repository
+from ocikit._registry._client import Registry
+from ocikit._store._referrers import fallback_tag, list_referrers
+from ocikit._trust._sbom import SBOM_MEDIA_TYPE, find_sbom, sbom, verify_files
 from ocikit.errors import NetworkError
 
 pytestmark = pytest.mark.registry
@@ -127,7 +127,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def _pack_and_push(registry: TestRegistry, tmp_path: Path, repo: str) -> tuple[Reference, Digest, bytes]:
-    from ocikit._transfer import push
+    from ocikit._ops._transfer import push
 
     project = write_project(tmp_path / "project")
     (project / "Kitfile").write_text(KITFILE)
@@ -156,7 +156,7 @@ def test_ocikit_sbom_fetches_no_layer_byte(registry: TestRegistry, proxy: Counti
     repo = unique_repo("sbom")
     _, _, local = _pack_and_push(registry, env, repo)
     remote = Registry(registry.host, registry.options, home=env / "reader").repository(repo)
-    from ocikit._storage import read_manifest
+    from ocikit._store._storage import read_manifest
 
     _, manifest = read_manifest(remote, "1.0.0")
     layer_digests = {str(d.digest) for d in (manifest.config, *manifest.layers)}
@@ -184,7 +184,7 @@ def test_ocikit_sbom_fetches_no_layer_byte(registry: TestRegistry, proxy: Counti
 
 
 def test_remote_sbom_unpack_verify_files(registry: TestRegistry, env: Path) -> None:
-    from ocikit._unpack import unpack
+    from ocikit._ops._unpack import unpack
 
     repo = unique_repo("sbom")
     ref, _, local = _pack_and_push(registry, env, repo)
@@ -198,7 +198,7 @@ def test_remote_sbom_unpack_verify_files(registry: TestRegistry, env: Path) -> N
 
 
 def test_sbom_follows_a_pull(registry: TestRegistry, env: Path) -> None:
-    from ocikit._transfer import pull
+    from ocikit._ops._transfer import pull
 
     repo = unique_repo("sbom")
     ref, digest, local = _pack_and_push(registry, env, repo)

@@ -21,7 +21,7 @@ from _registry_fixtures import TestRegistry, unique_repo
 from fakes.fault_proxy import FaultProxy, Rule
 from fakes.kits import put_kit
 from ocikit._config import RegistryOptions
-from ocikit._layout import LocalStore
+from ocikit._store._layout import LocalStore
 from ocikit.errors import OcikitError
 
 pytestmark = pytest.mark.registry
@@ -78,8 +78,8 @@ def test_authenticated_push_pull_leaks_nothing(auth_registry: TestRegistry, tmp_
 def test_bearer_tokens_and_exceptions_leak_nothing(registry: TestRegistry, tmp_path: Path,
                                                    caplog: pytest.LogCaptureFixture,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
-    from ocikit._registry import Registry
-    from ocikit._transfer import pull, push
+    from ocikit._ops._transfer import pull, push
+    from ocikit._registry._client import Registry
 
     home = tmp_path / "home"
     repo = unique_repo("tokens")

@@ -16,11 +16,12 @@ import pytest
 
 import cosign_verifier
 from _registry_fixtures import TestRegistry, unique_repo
-from ocikit._layout import LocalStore
-from ocikit._oci import KITOPS_CONFIG, MANIFEST, Descriptor, Manifest
-from ocikit._reference import Reference
-from ocikit._registry import Registry
-from ocikit._signing import (
+from ocikit._oci._model import KITOPS_CONFIG, MANIFEST, Descriptor, Manifest
+from ocikit._oci._reference import Reference
+from ocikit._registry._client import Registry
+from ocikit._store._layout import LocalStore
+from ocikit._store._storage import Storage
+from ocikit._trust._signing import (
     SIMPLESIGNING,
     keygen,
     sign,
@@ -30,7 +31,6 @@ from ocikit._signing import (
     verify,
     verify_descriptor,
 )
-from ocikit._storage import Storage
 from ocikit.errors import NotFoundError, SignatureError
 
 pytestmark = pytest.mark.registry
@@ -241,7 +241,7 @@ def test_tag_moved_to_unsigned_manifest_after_signing_is_refused(registry: TestR
 
 
 def _pack(tmp_path: Path, home: Path, tag: str, content: bytes, sign_key: Path | None) -> Descriptor:
-    from ocikit._pack import pack
+    from ocikit._ops._pack import pack
 
     project = tmp_path / f"project-{content.decode()}"
     project.mkdir()
@@ -253,8 +253,8 @@ def _pack(tmp_path: Path, home: Path, tag: str, content: bytes, sign_key: Path |
 def test_pull_and_unpack_verify_key_refuse_a_tag_moved_to_an_unsigned_manifest(  # type: ignore[no-untyped-def]
     registry: TestRegistry, tmp_path: Path, keys
 ) -> None:
-    from ocikit._transfer import pull, push
-    from ocikit._unpack import unpack
+    from ocikit._ops._transfer import pull, push
+    from ocikit._ops._unpack import unpack
 
     name = unique_repo("e2e")
     text = f"{registry.host}/{name}:1.0.0"

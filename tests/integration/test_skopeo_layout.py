@@ -12,7 +12,7 @@ import pytest
 
 from conftest import require_registry  # type: ignore[import-not-found]
 from ocikit._config import store_dir
-from ocikit._pack import pack
+from ocikit._ops._pack import pack
 
 pytestmark = pytest.mark.interop
 

@@ -12,12 +12,12 @@ import pytest
 
 import ocikit
 from _registry_fixtures import TestRegistry, unique_repo
-from ocikit._oci import EMPTY_CONFIG, EMPTY_JSON, KITOPS_CONFIG, MANIFEST, Descriptor, Manifest
-from ocikit._reference import Reference
-from ocikit._referrers import fallback_tag, list_referrers
-from ocikit._repos import open_repository
-from ocikit._stages import ANNOTATION_STAGE, EVENT_TYPE, head_tag, stages
-from ocikit._storage import Storage
+from ocikit._oci._model import EMPTY_CONFIG, EMPTY_JSON, KITOPS_CONFIG, MANIFEST, Descriptor, Manifest
+from ocikit._oci._reference import Reference
+from ocikit._ops._repos import open_repository
+from ocikit._stages._chain import ANNOTATION_STAGE, EVENT_TYPE, head_tag, stages
+from ocikit._store._referrers import fallback_tag, list_referrers
+from ocikit._store._storage import Storage
 from ocikit.errors import GateError, HistoryError, SignatureError
 
 pytestmark = pytest.mark.registry

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from fakes.registry import FakeNetwork, FakeRegistry
-from ocikit import _credentials
-from ocikit._auth import check_realm, login, logout, parse_challenges
 from ocikit._config import RegistryOptions, credentials_path
-from ocikit._credentials import Credential, lookup
+from ocikit._registry import _credentials as _credentials
+from ocikit._registry._auth import check_realm, login, logout, parse_challenges
+from ocikit._registry._credentials import Credential, lookup
 from ocikit.errors import AuthError
 
 

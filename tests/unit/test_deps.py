@@ -7,7 +7,7 @@ import json
 import pytest
 from packageurl import PackageURL
 
-from ocikit._deps import (
+from ocikit._kitfile._deps import (
     PythonDependency,
     is_dependency_file,
     merge,

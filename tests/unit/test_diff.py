@@ -1,4 +1,4 @@
-"""ocikit._diff and ocikit._lineage on ModelKits built in a MemoryStorage."""
+"""ocikit._ops._diff and ocikit._ops._lineage on ModelKits built in a MemoryStorage."""
 
 from __future__ import annotations
 
@@ -9,15 +9,15 @@ from typing import Any
 
 import pytest
 
-from ocikit._diff import FieldChange, diff_storages, field_changes, read_modelkit
-from ocikit._digest import Digest
-from ocikit._kitfile import Kitfile, LayerInfo
-from ocikit._layers import layer_media_type
-from ocikit._lineage import lineage_of
-from ocikit._oci import KITOPS_CONFIG, MANIFEST, Descriptor, Manifest
-from ocikit._reference import Reference
-from ocikit._sbom import SBOM_MEDIA_TYPE, attach_sbom
-from ocikit._storage import MemoryStorage
+from ocikit._io._digest import Digest
+from ocikit._kitfile._model import Kitfile, LayerInfo
+from ocikit._layers._tar import layer_media_type
+from ocikit._oci._model import KITOPS_CONFIG, MANIFEST, Descriptor, Manifest
+from ocikit._oci._reference import Reference
+from ocikit._ops._diff import FieldChange, diff_storages, field_changes, read_modelkit
+from ocikit._ops._lineage import lineage_of
+from ocikit._store._storage import MemoryStorage
+from ocikit._trust._sbom import SBOM_MEDIA_TYPE, attach_sbom
 from ocikit.errors import NotAModelKitError
 
 BASE: dict[str, Any] = {

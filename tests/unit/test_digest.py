@@ -5,7 +5,7 @@ import io
 
 import pytest
 
-from ocikit._digest import Digest, HashingReader, HashingWriter, copy_stream
+from ocikit._io._digest import Digest, HashingReader, HashingWriter, copy_stream
 from ocikit.errors import DigestMismatchError, VerificationError
 
 

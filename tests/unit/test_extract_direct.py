@@ -13,9 +13,17 @@ from pathlib import Path
 
 import pytest
 
-from ocikit import _layers
-from ocikit._digest import Digest
-from ocikit._layers import ExtractState, Limits, TarEntry, TarReader, ThreadedHashingReader, extract_layer, write_tar
+from ocikit._io._digest import Digest
+from ocikit._layers import _tar as _layers
+from ocikit._layers._tar import (
+    ExtractState,
+    Limits,
+    TarEntry,
+    TarReader,
+    ThreadedHashingReader,
+    extract_layer,
+    write_tar,
+)
 from ocikit.errors import DigestMismatchError, UnsafeArchiveError
 
 SIZES = [1, 4095, 4096, 8192, 8193, 3 * 8192 + 17, 100_000]
@@ -172,10 +180,10 @@ def test_a_changed_body_byte_is_a_digest_mismatch(tmp_path: Path) -> None:
 
 
 def test_unpack_of_a_tampered_large_file_writes_nothing(home: Path, tmp_path: Path) -> None:
-    from ocikit._layout import LocalStore
-    from ocikit._oci import Manifest
-    from ocikit._pack import pack
-    from ocikit._unpack import unpack
+    from ocikit._oci._model import Manifest
+    from ocikit._ops._pack import pack
+    from ocikit._ops._unpack import unpack
+    from ocikit._store._layout import LocalStore
 
     ctx = tmp_path / "ctx"
     (ctx / "model").mkdir(parents=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ocikit._files import write_atomic
+from ocikit._io._files import write_atomic
 
 
 def _leftovers(directory: Path) -> list[str]:

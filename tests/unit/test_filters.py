@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ocikit._filters import parse_filters
+from ocikit._kitfile._filters import parse_filters
 from ocikit.errors import UsageError
 
 

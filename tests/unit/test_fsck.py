@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from fakes.kits import Kit, put_kit
-from ocikit._digest import Digest
-from ocikit._fsck import fsck, gc
-from ocikit._layout import LocalStore
-from ocikit._oci import EMPTY_CONFIG, EMPTY_JSON, INDEX, MANIFEST, Descriptor, Index, Manifest
-from ocikit._referrers import fallback_tag, push_referrer
+from ocikit._io._digest import Digest
+from ocikit._oci._model import EMPTY_CONFIG, EMPTY_JSON, INDEX, MANIFEST, Descriptor, Index, Manifest
+from ocikit._store._fsck import fsck, gc
+from ocikit._store._layout import LocalStore
+from ocikit._store._referrers import fallback_tag, push_referrer
 from ocikit.errors import StoreError
 
 OLD = 3600  # seconds: older than the default 600 s grace period

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from ocikit._gates import evaluate, load_policy, parse_expression
-from ocikit._stages import check_stage_name
+from ocikit._stages._chain import check_stage_name
+from ocikit._stages._gates import evaluate, load_policy, parse_expression
 from ocikit.errors import GateError, UsageError
 
 CONFIG = {

@@ -7,7 +7,7 @@ import ssl
 import pytest
 import urllib3
 
-from ocikit._http import _ssl_reason
+from ocikit._registry._http import _ssl_reason
 
 
 @pytest.mark.parametrize("error,expected", [

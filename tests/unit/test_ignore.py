@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ocikit._ignore import IgnoreMatcher, load_kitignore, parse_patterns
+from ocikit._kitfile._ignore import IgnoreMatcher, load_kitignore, parse_patterns
 
 
 def _m(*lines: str) -> IgnoreMatcher:
@@ -56,7 +56,7 @@ def test_matching_pattern_reports_the_decider() -> None:
 
 
 def test_vcs_directories_are_left_out_unless_kitignore_brings_them_back(tmp_path: Path) -> None:
-    from ocikit._ignore import load_kitignore
+    from ocikit._kitfile._ignore import load_kitignore
 
     matcher = load_kitignore(tmp_path)
     for path in (".git", ".git/config", "sub/.git/HEAD", ".hg/store", ".svn/entries"):

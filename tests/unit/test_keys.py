@@ -12,15 +12,15 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
-from ocikit import _keys
-from ocikit._keys import (
+from ocikit._trust import _keys as _keys
+from ocikit._trust._keys import (
     export_cosign_private_key,
     is_encrypted,
     load_private_key,
     load_public_key,
     write_keypair,
 )
-from ocikit._signing import keygen
+from ocikit._trust._signing import keygen
 from ocikit.errors import KeyFileError, TargetExistsError
 
 # Test vectors from sigstore/cosign pkg/cosign/keys_test.go (Apache-2.0), password "hello".

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from ocikit._digest import Digest
-from ocikit._kitfile import (
+from ocikit._io._digest import Digest
+from ocikit._kitfile._model import (
     SCHEMA_NAME,
     Code,
     DataSet,

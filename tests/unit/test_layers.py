@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ocikit._layers import (
+from ocikit._layers._tar import (
     Limits,
     TarEntry,
     TarReader,

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from fakes.kits import put_kit
-from ocikit._digest import Digest
-from ocikit._layout import ANNOTATION_REPOSITORY, LocalStore
-from ocikit._oci import ANNOTATION_REF_NAME, INDEX, MANIFEST, Descriptor, Index
+from ocikit._io._digest import Digest
+from ocikit._oci._model import ANNOTATION_REF_NAME, INDEX, MANIFEST, Descriptor, Index
+from ocikit._store._layout import ANNOTATION_REPOSITORY, LocalStore
 from ocikit.errors import DigestMismatchError, NotFoundError, StoreError, VerificationError
 
 

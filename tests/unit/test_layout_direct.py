@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from ocikit import _layout
-from ocikit._digest import Digest
-from ocikit._layout import DIRECT_BUFFER, LocalStore
+from ocikit._io._digest import Digest
+from ocikit._store import _layout as _layout
+from ocikit._store._layout import DIRECT_BUFFER, LocalStore
 
 
 def _pieces(total: int) -> list[bytes]:

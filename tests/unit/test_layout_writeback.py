@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from ocikit import _layout
-from ocikit._digest import Digest
-from ocikit._layout import LocalStore
+from ocikit._io._digest import Digest
+from ocikit._store import _layout as _layout
+from ocikit._store._layout import LocalStore
 
 
 def _threads() -> set[str]:

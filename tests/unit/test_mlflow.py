@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from ocikit._init import init
-from ocikit._kitfile import Kitfile
-from ocikit._mlflow import read_run
+from ocikit._kitfile._mlflow import read_run
+from ocikit._kitfile._model import Kitfile
+from ocikit._kitfile._scaffold import init
 from ocikit.errors import KitfileError, NotFoundError, UsageError
 
 RUN = "3f2a9c0d1e2b4a5f8c7d6e5f4a3b2c1d"

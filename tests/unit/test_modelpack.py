@@ -15,16 +15,16 @@ from typing import Any
 
 import pytest
 
-from ocikit._catalog import inspect, list_modelkits
-from ocikit._diff import diff
-from ocikit._digest import Digest
-from ocikit._kitfile import Kitfile
-from ocikit._layout import LocalStore
-from ocikit._modelpack import RawAsTar, check_filepath, created_at, layer_kind, modelpack_media_type
-from ocikit._oci import MANIFEST, Descriptor, Manifest
-from ocikit._pack import pack
-from ocikit._storage import read_blob, read_manifest
-from ocikit._unpack import unpack
+from ocikit._io._digest import Digest
+from ocikit._kitfile._model import Kitfile
+from ocikit._modelkit._modelpack import RawAsTar, check_filepath, created_at, layer_kind, modelpack_media_type
+from ocikit._oci._model import MANIFEST, Descriptor, Manifest
+from ocikit._ops._catalog import inspect, list_modelkits
+from ocikit._ops._diff import diff
+from ocikit._ops._pack import pack
+from ocikit._ops._unpack import unpack
+from ocikit._store._layout import LocalStore
+from ocikit._store._storage import read_blob, read_manifest
 from ocikit.errors import DigestMismatchError, UnsafeArchiveError, UsageError, VerificationError
 
 MP_MANIFEST = "application/vnd.cncf.model.manifest.v1+json"

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from ocikit._digest import Digest
-from ocikit._oci import (
+from ocikit._io._digest import Digest
+from ocikit._oci._model import (
     INDEX,
     KITOPS_CONFIG,
     MANIFEST,

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from ocikit._layout import LocalStore
-from ocikit._pack import pack
-from ocikit._unpack import unpack
+from ocikit._ops._pack import pack
+from ocikit._ops._unpack import unpack
+from ocikit._store._layout import LocalStore
 from ocikit.errors import KitfileError, PackError, UsageError
 
 # name → (Kitfile, .kitignore, files that must come back, files that must not)
@@ -189,7 +189,7 @@ def test_bad_source_date_epoch_is_a_usage_error_and_stores_nothing(
     monkeypatch.setenv("SOURCE_DATE_EPOCH", value)
     with pytest.raises(UsageError, match="SOURCE_DATE_EPOCH"):
         pack(ctx, tag="t/epoch:bad", home=home)
-    from ocikit._layout import LocalStore
+    from ocikit._store._layout import LocalStore
 
     assert LocalStore.at_home(home).entries() == []
 
@@ -266,7 +266,7 @@ def test_missing_path_and_escaping_path(home: Path, tmp_path: Path) -> None:
 
 
 def test_multi_tag_and_untagged(home: Path, tmp_path: Path) -> None:
-    from ocikit._layout import LocalStore
+    from ocikit._store._layout import LocalStore
 
     ctx = _project(tmp_path)
     result = pack(ctx, tag="t/multi:a,b", home=home, sbom=False)
@@ -281,8 +281,8 @@ def test_multi_tag_and_untagged(home: Path, tmp_path: Path) -> None:
 
 
 def test_sbom_attached(home: Path, tmp_path: Path) -> None:
-    from ocikit._layout import LocalStore
-    from ocikit._sbom import find_sbom
+    from ocikit._store._layout import LocalStore
+    from ocikit._trust._sbom import find_sbom
 
     ctx = _project(tmp_path)
     result = pack(ctx, tag="t/sbom:1", home=home)
@@ -333,8 +333,8 @@ def test_write_errors_are_one_clear_error(home: Path, tmp_path: Path, monkeypatc
                                           err: OSError, expected: str, hint: str) -> None:
     """A full disk, a read-only store or an unreadable file: an ocikit error, not a traceback, and
     no tag, manifest or blob left behind."""
-    from ocikit import _pack
-    from ocikit._layout import LocalStore
+    from ocikit._ops import _pack as _pack
+    from ocikit._store._layout import LocalStore
     from ocikit.errors import OcikitError
 
     ctx = _project(tmp_path)
@@ -357,7 +357,7 @@ def test_write_errors_are_one_clear_error(home: Path, tmp_path: Path, monkeypatc
 def test_an_interrupted_pack_writes_no_tag(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Ctrl-C after the layers but before the end (here: while the SBOM is attached) leaves the
     ModelKit untagged, so 'Aborted.' and exit 130 never come with a tag that was written."""
-    from ocikit import _sbom
+    from ocikit._trust import _sbom as _sbom
 
     ctx = tmp_path / "ctx"
     _make(ctx, "manifestVersion: 1.0.0\nmodel:\n  path: m.bin\n", "", ["m.bin"], [])
@@ -374,7 +374,7 @@ def test_an_interrupted_pack_writes_no_tag(home: Path, tmp_path: Path, monkeypat
 def test_a_ctrl_c_while_the_tags_are_written_does_not_abort_the_pack() -> None:
     import signal
 
-    from ocikit._pack import _sigint_held
+    from ocikit._ops._pack import _sigint_held
 
     done = []
     with _sigint_held():

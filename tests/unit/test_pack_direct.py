@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from ocikit._layers import TarEntry, write_tar
-from ocikit._layout import LocalStore
+from ocikit._layers._tar import TarEntry, write_tar
+from ocikit._store._layout import LocalStore
 from ocikit.errors import PackError
 
 MiB = 1 << 20

@@ -4,8 +4,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ocikit._digest import Digest
-from ocikit._reference import Reference, split_tags
+from ocikit._io._digest import Digest
+from ocikit._oci._reference import Reference, split_tags
 from ocikit.errors import InvalidReference
 
 D = "sha256:" + "ab" * 32

@@ -6,9 +6,9 @@ import threading
 
 import pytest
 
-from ocikit._oci import EMPTY_CONFIG, EMPTY_JSON, KITOPS_CONFIG, MANIFEST, Descriptor, Manifest
-from ocikit._referrers import fallback_tag, list_referrers, push_referrer, remove_from_fallback
-from ocikit._storage import MemoryStorage, Storage
+from ocikit._oci._model import EMPTY_CONFIG, EMPTY_JSON, KITOPS_CONFIG, MANIFEST, Descriptor, Manifest
+from ocikit._store._referrers import fallback_tag, list_referrers, push_referrer, remove_from_fallback
+from ocikit._store._storage import MemoryStorage, Storage
 
 
 def _subject(storage: Storage) -> Descriptor:
@@ -67,7 +67,7 @@ def test_dangling_fallback_entry_is_dropped_on_rewrite(caplog: pytest.LogCapture
     gone = push_referrer(s, _referrer(s, subject, b"old sbom", "application/vnd.cyclonedx+json"))
     kept = push_referrer(s, _referrer(s, subject, b"event", "application/x-test"))
     s.delete_manifest(gone.digest)  # retention policy or a manual delete
-    with caplog.at_level(logging.WARNING, logger="ocikit._referrers"):
+    with caplog.at_level(logging.WARNING, logger="ocikit._store._referrers"):
         new = push_referrer(s, _referrer(s, subject, b"new sbom", "application/vnd.cyclonedx+json"))
     assert [d.digest for d in list_referrers(s, subject.digest)] == [kept.digest, new.digest]
     assert any(str(gone.digest) in r.getMessage() and r.levelno == logging.WARNING for r in caplog.records)

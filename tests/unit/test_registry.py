@@ -14,14 +14,14 @@ import pytest
 
 from fakes.registry import OCI_INDEX, FakeNetwork, FakeRegistry, FakeResponse, TokenServer
 from fakes.streams import FailingStream
-from ocikit import _registry
 from ocikit._config import RegistryOptions
-from ocikit._credentials import Credential
-from ocikit._digest import Digest
-from ocikit._oci import KITOPS_CONFIG, MANIFEST, Descriptor, Manifest
-from ocikit._referrers import list_referrers, push_referrer
-from ocikit._registry import Registry, RetryPolicy
-from ocikit._storage import open_verified, read_blob
+from ocikit._io._digest import Digest
+from ocikit._oci._model import KITOPS_CONFIG, MANIFEST, Descriptor, Manifest
+from ocikit._registry import _client as _registry
+from ocikit._registry._client import Registry, RetryPolicy
+from ocikit._registry._credentials import Credential
+from ocikit._store._referrers import list_referrers, push_referrer
+from ocikit._store._storage import open_verified, read_blob
 from ocikit.errors import (
     AuthError,
     DigestMismatchError,
@@ -559,7 +559,7 @@ def test_unknown_host_and_tls_errors_are_one_clear_network_error() -> None:
                    retry=RetryPolicy(sleep=lambda s: None))
     with pytest.raises(NetworkError, match="cannot resolve"):
         reg.repository("a/b").resolve("v1")
-    from ocikit._http import TransportError
+    from ocikit._registry._http import TransportError
 
     net.fault(lambda r: True, respond=None, reset=False)
     net.faults.clear()

@@ -28,12 +28,13 @@ from _sbom_kits import (
     unpack_files,
     write_project,
 )
-from ocikit import _sbom
-from ocikit._digest import Digest
-from ocikit._oci import EMPTY_CONFIG, MANIFEST, Descriptor, Manifest
-from ocikit._reference import Reference
-from ocikit._referrers import list_referrers
-from ocikit._sbom import (
+from ocikit._io._digest import Digest
+from ocikit._oci._model import EMPTY_CONFIG, MANIFEST, Descriptor, Manifest
+from ocikit._oci._reference import Reference
+from ocikit._store._referrers import list_referrers
+from ocikit._store._storage import MemoryStorage
+from ocikit._trust import _sbom as _sbom
+from ocikit._trust._sbom import (
     EXECUTABLE_DESERIALIZATION,
     SBOM_MEDIA_TYPE,
     attach_sbom,
@@ -41,7 +42,6 @@ from ocikit._sbom import (
     find_sbom,
     verify_files,
 )
-from ocikit._storage import MemoryStorage
 from ocikit.errors import FileVerificationError, OcikitError, PackError, UsageError, VerificationError
 
 GOLDEN = Path(__file__).resolve().parent.parent / "goldens" / "sbom-sentiment.cdx.json"
@@ -394,7 +394,7 @@ def test_find_sbom_refuses_a_tampered_blob(project: Path) -> None:
 
 
 def test_find_sbom_skips_a_malformed_referrer_for_a_good_one(project: Path) -> None:
-    from ocikit._referrers import push_referrer
+    from ocikit._store._referrers import push_referrer
 
     storage = MemoryStorage()
     subject = _subject(storage)

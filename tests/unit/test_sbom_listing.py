@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from ocikit import _sbom
-from ocikit._layers import FileRecord
+from ocikit._layers._tar import FileRecord
+from ocikit._trust import _sbom as _sbom
 
 
 @pytest.mark.parametrize("kind", [None, ("pytorch", "content"), ("pickle", "extension")])

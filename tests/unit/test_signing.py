@@ -1,7 +1,7 @@
 """Signing and verification on MemoryStorage and on the local store (an OCI layout).
 
 Every signature made here is also checked by tests/cosign_verifier.py, which is written from the
-cosign spec and does not share code with ocikit._signing.
+cosign spec and does not share code with ocikit._trust._signing.
 """
 
 from __future__ import annotations
@@ -20,12 +20,13 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
 import cosign_verifier
-from ocikit._digest import Digest
-from ocikit._keys import load_private_key
-from ocikit._layout import LocalStore
-from ocikit._oci import INDEX, KITOPS_CONFIG, MANIFEST, Descriptor, Index, Manifest
-from ocikit._reference import Reference
-from ocikit._signing import (
+from ocikit._io._digest import Digest
+from ocikit._oci._model import INDEX, KITOPS_CONFIG, MANIFEST, Descriptor, Index, Manifest
+from ocikit._oci._reference import Reference
+from ocikit._store._layout import LocalStore
+from ocikit._store._storage import MemoryStorage, Storage
+from ocikit._trust._keys import load_private_key
+from ocikit._trust._signing import (
     MAX_SIGNATURES,
     SIGNATURE_ANNOTATION,
     SIMPLESIGNING,
@@ -36,7 +37,6 @@ from ocikit._signing import (
     simple_signing_payload,
     verify_descriptor,
 )
-from ocikit._storage import MemoryStorage, Storage
 from ocikit.errors import KeyFileError, NotFoundError, SignatureError
 
 REPO = "registry.example/acme/sentiment"

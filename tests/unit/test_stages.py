@@ -14,13 +14,10 @@ from typing import Any
 
 import pytest
 
-from ocikit._digest import Digest
-from ocikit._gates import GateResult
-from ocikit._layout import LocalStore
-from ocikit._oci import EMPTY_CONFIG, EMPTY_JSON, KITOPS_CONFIG, MANIFEST, Descriptor, Manifest
-from ocikit._referrers import list_referrers, push_referrer
+from ocikit._io._digest import Digest
+from ocikit._oci._model import EMPTY_CONFIG, EMPTY_JSON, KITOPS_CONFIG, MANIFEST, Descriptor, Manifest
 from ocikit._schemas import validator
-from ocikit._stages import (
+from ocikit._stages._chain import (
     ANNOTATION_STAGE,
     EVENT_TYPE,
     SCHEMA,
@@ -34,7 +31,10 @@ from ocikit._stages import (
     read_event,
     rollback_in,
 )
-from ocikit._storage import MemoryStorage, Storage
+from ocikit._stages._gates import GateResult
+from ocikit._store._layout import LocalStore
+from ocikit._store._referrers import list_referrers, push_referrer
+from ocikit._store._storage import MemoryStorage, Storage
 from ocikit.errors import GateError, HistoryError, NotFoundError, SignatureError, UsageError
 
 MODEL_LAYER = "application/vnd.kitops.modelkit.model.v1.tar"
@@ -464,7 +464,7 @@ def test_concurrent_promotions_are_all_recorded() -> None:
 def test_lost_head_write_is_detected_and_rewritten(when: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Simulates a registry without compare-and-swap: another writer, which had read the same head,
     overwrites our fresh head (before our read-back, or after it while we settle)."""
-    import ocikit._stages as stages_module
+    import ocikit._stages._chain as stages_module
 
     storage = MemoryStorage("registry.test/acme/lost")
     make_modelkit(storage, "1.0.0", 0.9)
@@ -507,7 +507,7 @@ def test_lost_head_write_is_detected_and_rewritten(when: str, monkeypatch: pytes
 
 @pytest.fixture(scope="module")
 def keys(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
-    from ocikit._signing import keygen
+    from ocikit._trust._signing import keygen
 
     d = tmp_path_factory.mktemp("keys")
     private, public = keygen(d / "release", password=b"")
@@ -540,8 +540,8 @@ def test_unsigned_event_fails_signature_check(storage: MemoryStorage, keys: tupl
 
 def test_policy_requires_a_signed_candidate(storage: MemoryStorage, keys: tuple[Path, Path, Path],
                                             tmp_path: Path) -> None:
-    from ocikit._reference import Reference
-    from ocikit._signing import sign_descriptor
+    from ocikit._oci._reference import Reference
+    from ocikit._trust._signing import sign_descriptor
 
     private, public, _ = keys
     policy = tmp_path / "stages.yaml"
@@ -682,7 +682,7 @@ def test_rollback_to_a_digest_prefix(storage: MemoryStorage) -> None:
 
 
 def test_an_ambiguous_digest_prefix_names_the_candidates(storage: MemoryStorage) -> None:
-    from ocikit._stages import _match_digest
+    from ocikit._stages._chain import _match_digest
 
     a, b = Digest("sha256", "abcdef1" + "0" * 57), Digest("sha256", "abcdef1" + "1" * 57)
     c = Digest("sha256", "1234567" + "0" * 57)

@@ -6,9 +6,9 @@ import io
 
 import pytest
 
-from ocikit._digest import Digest
-from ocikit._oci import Descriptor
-from ocikit._storage import MemoryStorage, read_blob
+from ocikit._io._digest import Digest
+from ocikit._oci._model import Descriptor
+from ocikit._store._storage import MemoryStorage, read_blob
 from ocikit.errors import DigestMismatchError, VerificationError
 
 

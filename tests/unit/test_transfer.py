@@ -10,15 +10,16 @@ import pytest
 
 from fakes.modelkit import build_layers, push_modelkit
 from fakes.registry import FakeNetwork, FakeRegistry
-from ocikit import _registry, _transfer
 from ocikit._config import RegistryOptions
-from ocikit._credentials import Credential
-from ocikit._layout import LocalStore
-from ocikit._oci import EMPTY_CONFIG, MANIFEST, Descriptor, Manifest
-from ocikit._referrers import list_referrers, push_referrer
-from ocikit._registry import Registry, RetryPolicy
-from ocikit._storage import MemoryStorage
-from ocikit._transfer import copy
+from ocikit._oci._model import EMPTY_CONFIG, MANIFEST, Descriptor, Manifest
+from ocikit._ops import _transfer
+from ocikit._ops._transfer import copy
+from ocikit._registry import _client as _registry
+from ocikit._registry._client import Registry, RetryPolicy
+from ocikit._registry._credentials import Credential
+from ocikit._store._layout import LocalStore
+from ocikit._store._referrers import list_referrers, push_referrer
+from ocikit._store._storage import MemoryStorage
 from ocikit.errors import DigestMismatchError, NotAModelKitError, SignatureError
 
 
@@ -181,7 +182,8 @@ def test_pull_with_verify_key_checks_before_storing(tmp_path: Path, monkeypatch:
     reg = Registry("registry.test", RegistryOptions(), transport=net, credentials=Credential(),
                    retry=RetryPolicy(sleep=lambda s: None))
     push_modelkit(reg.repository("acme/kit"), "v1", build_layers([1000]))
-    from ocikit import _repos, _signing
+    from ocikit._ops import _repos
+    from ocikit._trust import _signing
 
     monkeypatch.setattr(_repos, "open_registry_repository", lambda ref, **kw: reg.repository(ref.repository))
     calls: list[str] = []
@@ -217,7 +219,7 @@ def test_line_progress_prints_one_line_per_blob() -> None:
 
 
 def test_progress_ui_is_silent_when_quiet() -> None:
-    from ocikit._progress import SILENT
+    from ocikit._io._progress import SILENT
     from ocikit.cli._progress_ui import LineProgress, progress_ui
 
     with progress_ui("pulled", quiet=True) as p:

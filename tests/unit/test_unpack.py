@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from ocikit._layers import Limits
-from ocikit._pack import pack
-from ocikit._unpack import unpack
+from ocikit._layers._tar import Limits
+from ocikit._ops._pack import pack
+from ocikit._ops._unpack import unpack
 from ocikit.errors import (
     NotAModelKitError,
     NotFoundError,
@@ -79,7 +79,7 @@ def test_everything_and_kitfile_yaml(kit: str, home: Path, tmp_path: Path) -> No
     out = tmp_path / "out"
     result = unpack(kit, out, home=home)
     assert _files(out) == sorted([*FILES, "Kitfile"])
-    from ocikit._kitfile import Kitfile
+    from ocikit._kitfile._model import Kitfile
 
     assert Kitfile.loads((out / "Kitfile").read_text()) == Kitfile.loads(KITFILE)  # same Kitfile back
     assert result.kitfile_written and len(result.layers) == 6
@@ -140,7 +140,7 @@ def test_failed_unpack_leaves_no_staging_and_no_new_target(kit: str, home: Path,
 
 def test_verify_key_is_checked_before_writing(kit: str, home: Path, tmp_path: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    from ocikit._signing import keygen
+    from ocikit._trust._signing import keygen
 
     monkeypatch.setenv("OCIKIT_PASSWORD", "")
     keygen(tmp_path / "k")
@@ -152,7 +152,7 @@ def test_verify_key_is_checked_before_writing(kit: str, home: Path, tmp_path: Pa
 
 
 def test_signed_pack_then_verified_unpack(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from ocikit._signing import keygen
+    from ocikit._trust._signing import keygen
 
     monkeypatch.setenv("OCIKIT_PASSWORD", "")
     keygen(tmp_path / "k")
@@ -166,8 +166,8 @@ def test_signed_pack_then_verified_unpack(home: Path, tmp_path: Path, monkeypatc
 
 
 def test_not_a_modelkit(home: Path, tmp_path: Path) -> None:
-    from ocikit._layout import LocalStore
-    from ocikit._oci import EMPTY_CONFIG, MANIFEST, Descriptor, Manifest
+    from ocikit._oci._model import EMPTY_CONFIG, MANIFEST, Descriptor, Manifest
+    from ocikit._store._layout import LocalStore
 
     store = LocalStore.at_home(home)
     config = store.put_bytes(b"{}")
@@ -182,12 +182,12 @@ def test_tampered_layer_is_reported_as_digest_mismatch(kit: str, home: Path, tmp
     error must still say what happened (tampered content), not "hostile archive"."""
     import os
 
-    from ocikit._layout import LocalStore
+    from ocikit._store._layout import LocalStore
     from ocikit.errors import DigestMismatchError
 
     store = LocalStore.at_home(home)
     manifest_desc = store.repository("localhost/demo").resolve("1")
-    from ocikit._oci import Manifest
+    from ocikit._oci._model import Manifest
 
     manifest = Manifest.from_bytes(store.repository("localhost/demo").fetch_manifest(manifest_desc))
     blob = store.blob_path(manifest.layers[0].digest)
@@ -224,7 +224,7 @@ def test_full_disk_is_one_clear_error_and_leaves_nothing(kit: str, home: Path, t
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     import errno
 
-    from ocikit import _unpack
+    from ocikit._ops import _unpack as _unpack
     from ocikit.errors import OcikitError
 
     real = _unpack.extract_layer

@@ -119,7 +119,7 @@ def help_width() -> int:
 def _fast_path(args: list[str]) -> bool:
     """Answer ``--help``/``-h``/``--version`` without click when the pre-rendered text fits."""
     if args == ["--version"]:
-        from ocikit import __version__
+        from ocikit._version import __version__
 
         sys.stdout.write(f"ocikit, version {__version__}\n")
         return True

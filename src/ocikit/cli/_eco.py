@@ -15,8 +15,8 @@ from ocikit.cli._options import json_option, network_options, read_options
 from ocikit.cli._output import echo_json, echo_table, format_bytes
 
 if TYPE_CHECKING:
-    from ocikit._diff import DiffResult, LayerChange
-    from ocikit._lineage import Lineage, LineageVersion
+    from ocikit._ops._diff import DiffResult, LayerChange
+    from ocikit._ops._lineage import Lineage, LineageVersion
 
 #: Distributions whose versions `ocikit version` reports (what bug reports need).
 _DEPENDENCIES = ("click", "cryptography", "urllib3", "zstandard", "cyclonedx-python-lib", "pyyaml",
@@ -108,7 +108,7 @@ def diff_cmd(a: str, b: str, registry_options: RegistryOptions, as_json: bool) -
 
     Exits 0 whether or not they differ; the JSON has "identical".
     """
-    from ocikit._diff import diff
+    from ocikit._ops._diff import diff
 
     result = diff(a, b, home=get_context().home, options=registry_options)
     if as_json:
@@ -176,7 +176,7 @@ def lineage_cmd(repository: str, registry_options: RegistryOptions, as_json: boo
       ocikit lineage acme/sentiment                      # local store
       ocikit lineage registry.example/acme/sentiment --json
     """
-    from ocikit._lineage import lineage
+    from ocikit._ops._lineage import lineage
 
     result = lineage(repository, home=get_context().home, options=registry_options)
     if as_json:
@@ -214,7 +214,7 @@ def completion_cmd(shell: str) -> None:
 
 
 def version_info() -> dict[str, Any]:
-    from ocikit import __version__
+    from ocikit._version import __version__
 
     deps: dict[str, str | None] = {}
     for name in _DEPENDENCIES:

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from ocikit import __version__
+from ocikit._version import __version__
 from ocikit.cli import COMMANDS, SHORT_HELP
 from ocikit.cli._context import CliContext
 from ocikit.errors import OcikitError

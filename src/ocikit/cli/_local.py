@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import click
 
 from ocikit._config import RegistryOptions
-from ocikit._keys import ENV_VERIFY_KEY
+from ocikit._trust._keys import ENV_VERIFY_KEY
 from ocikit.cli._context import get_context
 from ocikit.cli._options import json_option, network_options, read_options
 from ocikit.cli._output import echo_json, echo_table, format_bytes, status
@@ -55,7 +55,7 @@ def init_cmd(directory: str, name: str | None, description: str | None, author: 
       ocikit init ./project --params params.yaml --metrics metrics.json
       ocikit init ./project --mlflow-run 3f2a9c... --mlflow-dir ./mlruns
     """
-    from ocikit._init import init
+    from ocikit._kitfile._scaffold import init
     from ocikit.errors import UsageError
 
     for new, old, flag in ((metrics_file, old_metrics_file, "metrics"), (params_file, old_params_file, "params")):
@@ -111,7 +111,7 @@ def pack_cmd(context: str, tags: Sequence[str], kitfile: str | None, compression
       SOURCE_DATE_EPOCH=1700000000 ocikit pack ./project -t acme/sentiment:1.0.0 --format modelpack
       ocikit pack ./project -t acme/sentiment:1.0.0 --dry-run
     """
-    from ocikit._pack import pack
+    from ocikit._ops._pack import pack
 
     ctx = get_context()
     with progress_ui("packed", quiet=ctx.quiet or as_json or dry_run) as progress:
@@ -150,7 +150,7 @@ def list_cmd(repository: str | None, registry_options: RegistryOptions, as_json:
       ocikit list acme/sentiment
       ocikit list registry.example/acme/sentiment
     """
-    from ocikit._catalog import list_modelkits
+    from ocikit._ops._catalog import list_modelkits
 
     kits = list_modelkits(repository, home=get_context().home, options=registry_options)
     if as_json:
@@ -181,7 +181,7 @@ def inspect_cmd(reference: str, remote: bool, registry_options: RegistryOptions,
       ocikit inspect acme/sentiment:1.0.0
       ocikit inspect --remote registry.example/acme/sentiment:1.0.0
     """
-    from ocikit._catalog import inspect
+    from ocikit._ops._catalog import inspect
 
     result = inspect(reference, remote=remote, home=get_context().home, options=registry_options)
     echo_json(result.to_dict())
@@ -197,7 +197,7 @@ def info_cmd(reference: str, remote: bool, registry_options: RegistryOptions) ->
     \b
       ocikit info acme/sentiment:1.0.0
     """
-    from ocikit._catalog import inspect
+    from ocikit._ops._catalog import inspect
 
     result = inspect(reference, remote=remote, home=get_context().home, options=registry_options)
     click.echo(result.kitfile.to_yaml(), nl=False)
@@ -213,7 +213,7 @@ def tag_cmd(source: str, target: str) -> None:
       ocikit tag acme/sentiment:1.0.0 acme/sentiment:stable
       ocikit tag acme/sentiment:1.0.0 registry.example/acme/sentiment:1.0.0
     """
-    from ocikit._catalog import tag
+    from ocikit._ops._catalog import tag
 
     result = tag(source, target, home=get_context().home)
     click.echo(f"Tagged {result.display}")
@@ -255,7 +255,7 @@ def unpack_cmd(reference: str, directory: str, filters: Sequence[str], overwrite
       ocikit unpack acme/sentiment:1.0.0 -d ./data --filter datasets:validation -o
       ocikit unpack acme/sentiment:1.0.0 -d ./eval --filter model --filter datasets:validation
     """
-    from ocikit._unpack import unpack
+    from ocikit._ops._unpack import unpack
 
     ctx = get_context()
     with progress_ui("unpacked", quiet=ctx.quiet or as_json) as progress:
@@ -293,7 +293,7 @@ def remove_cmd(reference: str | None, all_untagged: bool, force: bool, remote: b
       ocikit remove --all
       ocikit remove --remote registry.example/acme/sentiment:old
     """
-    from ocikit._catalog import remove
+    from ocikit._ops._catalog import remove
 
     events = remove(reference, all_untagged=all_untagged, force=force, remote=remote,
                     home=get_context().home, options=registry_options)

@@ -22,7 +22,7 @@ def fsck_cmd(ctx: click.Context, repair: bool, older_than: int, as_json: bool) -
 
     Exits 3 when a problem remains (after --repair, when one could not be repaired).
     """
-    from ocikit._fsck import fsck
+    from ocikit._store._fsck import fsck
 
     report = fsck(get_context().home, repair=repair, stale_seconds=older_than * 60)
     if as_json:
@@ -45,7 +45,7 @@ def fsck_cmd(ctx: click.Context, repair: bool, older_than: int, as_json: bool) -
             remaining = sum(1 for p in report.problems if not p.repaired)
             click.echo(f"store is inconsistent: {remaining} problem(s)"
                        + ("" if repair else "; 'ocikit fsck --repair' fixes what it can"), err=True)
-            from ocikit._fsck import CORRUPT_BLOB, MISSING_BLOB, SIZE_MISMATCH
+            from ocikit._store._fsck import CORRUPT_BLOB, MISSING_BLOB, SIZE_MISMATCH
 
             # problems only the content itself can fix: a re-pull or a re-pack
             needs_content = (MISSING_BLOB, SIZE_MISMATCH, CORRUPT_BLOB)
@@ -63,7 +63,7 @@ def fsck_cmd(ctx: click.Context, repair: bool, older_than: int, as_json: bool) -
 @json_option
 def gc_cmd(dry_run: bool, grace_minutes: int, as_json: bool) -> None:
     """Remove blobs no tag or manifest in the local store references."""
-    from ocikit._fsck import gc
+    from ocikit._store._fsck import gc
 
     report = gc(get_context().home, dry_run=dry_run, grace_seconds=grace_minutes * 60)
     if as_json:

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import click
 
 from ocikit._config import RegistryOptions
-from ocikit._keys import ENV_PASSWORD
+from ocikit._trust._keys import ENV_PASSWORD
 
 F = TypeVar("F", bound=Callable[..., Any])
 

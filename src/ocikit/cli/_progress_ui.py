@@ -1,6 +1,6 @@
 """Progress for the CLI: rich bars on a terminal, plain lines otherwise, nothing with ``--quiet``.
 
-Implements ``ocikit._progress.Progress`` (called from worker threads). On a TTY: one bar per blob
+Implements ``ocikit._io._progress.Progress`` (called from worker threads). On a TTY: one bar per blob
 and an overall bar, on stderr. Not a TTY (CI logs): one line per blob when it is done. ``NO_COLOR``
 turns colours off (https://no-color.org/).
 """
@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from ocikit._progress import SILENT, Progress
+from ocikit._io._progress import SILENT, Progress
 from ocikit.cli._output import format_bytes
 
 __all__ = ["LineProgress", "RichProgress", "progress_ui"]

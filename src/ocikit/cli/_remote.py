@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import click
 
 from ocikit._config import RegistryOptions
-from ocikit._keys import ENV_VERIFY_KEY
+from ocikit._trust._keys import ENV_VERIFY_KEY
 from ocikit.cli._context import get_context
 from ocikit.cli._options import json_option, network_options
 from ocikit.cli._output import echo_json, format_bytes
@@ -35,7 +35,7 @@ def login_cmd(registry: str, username: str | None, password_stdin: bool, registr
     The password is read from stdin or prompted for, never taken from the command line:
       printf '%s\\n' "$REGISTRY_PASSWORD" | ocikit login registry.example -u ci --password-stdin
     """
-    from ocikit._auth import login
+    from ocikit._registry._auth import login
 
     ctx = get_context()
     tty = sys.stdin.isatty()
@@ -58,7 +58,7 @@ def login_cmd(registry: str, username: str | None, password_stdin: bool, registr
 @click.argument("registry", metavar="REGISTRY")
 def logout_cmd(registry: str) -> None:
     """Forget the saved credentials of REGISTRY (Docker's own config is left alone)."""
-    from ocikit._auth import logout
+    from ocikit._registry._auth import logout
 
     if logout(registry, None, get_context().home):
         click.echo(f"Logged out of {registry}")
@@ -67,7 +67,7 @@ def logout_cmd(registry: str) -> None:
 
 
 def _summary(verb: str, result: object) -> str:
-    from ocikit._transfer import TransferResult
+    from ocikit._ops._transfer import TransferResult
 
     assert isinstance(result, TransferResult)
     moved = f"{result.blobs_transferred} blob(s), {format_bytes(result.bytes_transferred)} transferred"
@@ -91,7 +91,7 @@ def push_cmd(source: str, destination: str | None, tags: Sequence[str], registry
     skipped; the manifest goes last, with its signatures, SBOM and stage events.
       ocikit push acme/sentiment:1.0.0 registry.example/acme/sentiment:1.0.0 -t latest
     """
-    from ocikit._transfer import push
+    from ocikit._ops._transfer import push
 
     ctx = get_context()
     with progress_ui("pushed", quiet=ctx.quiet or as_json) as progress:
@@ -116,7 +116,7 @@ def pull_cmd(reference: str, verify_key: str | None, registry_options: RegistryO
     Blobs already present are skipped; an interrupted pull resumes where it stopped.
       ocikit pull registry.example/acme/sentiment:1.0.0
     """
-    from ocikit._transfer import pull
+    from ocikit._ops._transfer import pull
 
     ctx = get_context()
     with progress_ui("pulled", quiet=ctx.quiet or as_json) as progress:

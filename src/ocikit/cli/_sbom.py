@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ocikit._config import RegistryOptions
-from ocikit._files import write_atomic
+from ocikit._io._files import write_atomic
 from ocikit.cli._context import get_context
 from ocikit.cli._options import json_option, read_options, reference_argument
 from ocikit.cli._output import echo_json, format_bytes, status
@@ -27,7 +27,7 @@ def sbom_cmd(reference: str, output: str | None, registry_options: RegistryOptio
       trivy sbom bom.json
       grype sbom:bom.json
     """
-    from ocikit._sbom import sbom
+    from ocikit._trust._sbom import sbom
 
     data = sbom(reference, home=get_context().home, options=registry_options)
     if output is None:
@@ -53,7 +53,7 @@ def verify_files_cmd(directory: str, sbom_path: str | None, as_json: bool) -> No
     else (the Kitfile and SBOM.json written by unpack excepted). Exit code 3 names every
     extra, missing or modified file.
     """
-    from ocikit._sbom import verify_files
+    from ocikit._trust._sbom import verify_files
     from ocikit.errors import FileVerificationError
 
     try:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import click
 
 from ocikit._config import RegistryOptions
-from ocikit._keys import ENV_PASSWORD, ENV_VERIFY_KEY
+from ocikit._trust._keys import ENV_PASSWORD, ENV_VERIFY_KEY
 from ocikit.cli._context import get_context
 from ocikit.cli._options import (
     json_option,
@@ -56,7 +56,7 @@ def keygen_cmd(output_prefix: str, cosign_format: bool, force: bool, password_st
       printf '%s\\n' "$PASS" | ocikit keygen --password-stdin
       OCIKIT_PASSWORD= ocikit keygen           # no password
     """
-    from ocikit._signing import keygen
+    from ocikit._trust._signing import keygen
 
     password = read_password(password_stdin, needed=True, confirm=True)
     if password is None:  # no terminal to ask on, and no explicit choice: refuse, as cosign does
@@ -90,8 +90,8 @@ def sign_cmd(reference: str, key: str, annotations: dict[str, str], password_std
     carries it along).
       ocikit sign registry.example/acme/sentiment:1.0.0 --key cosign.key -a ci=release
     """
-    from ocikit._keys import is_encrypted
-    from ocikit._signing import sign
+    from ocikit._trust._keys import is_encrypted
+    from ocikit._trust._signing import sign
     from ocikit.errors import KeyFileError
 
     try:
@@ -130,7 +130,7 @@ def verify_cmd(reference: str, key: str, annotations: dict[str, str], registry_o
     this repository, and the required -a annotations. Exits 3 when no signature passes.
     Use the printed digest from then on (REF@sha256:...), not the tag.
     """
-    from ocikit._signing import verify
+    from ocikit._trust._signing import verify
 
     result = verify(reference, key, annotations=annotations or None, home=get_context().home,
                     options=registry_options)
