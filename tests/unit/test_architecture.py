@@ -179,3 +179,33 @@ def test_imports_inside_functions_and_relative_ones_are_seen() -> None:
     source = "import os\n\ndef f():\n    from ocikit._ops import _pack\n    from .._oci._model import Descriptor\n"
     seen = list(imports_of(source, "ocikit._store._copy"))
     assert seen == [(1, "os"), (4, "ocikit._ops._pack"), (5, "ocikit._oci._model.Descriptor")]
+
+
+# --- size: a module that does one job fits on a few screens ----------------------------------------
+
+MAX_MODULE_LINES = 420  # "about 400": room for a docstring, not for a second job
+MAX_FUNCTION_LINES = 60
+
+
+def oversized(source: str, name: str) -> list[str]:
+    lines = source.count("\n") + 1
+    out = [f"{name} has {lines} lines (max {MAX_MODULE_LINES})"] if lines > MAX_MODULE_LINES else []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            length = (node.end_lineno or node.lineno) - node.lineno + 1
+            if length > MAX_FUNCTION_LINES:
+                out.append(f"{name}:{node.lineno} {node.name}() has {length} lines (max {MAX_FUNCTION_LINES})")
+    return out
+
+
+def test_no_module_or_function_is_oversized() -> None:
+    found = []
+    for path in sorted((SRC / "ocikit").rglob("*.py")):
+        found += oversized(path.read_text(encoding="utf-8"), _module_name(path))
+    assert found == []
+
+
+def test_an_oversized_function_is_reported() -> None:
+    body = "".join(f"    x{i} = {i}\n" for i in range(MAX_FUNCTION_LINES))
+    assert oversized(f"def f():\n{body}", "m") == [f"m:1 f() has {MAX_FUNCTION_LINES + 1} lines (max 60)"]
+    assert oversized("def f():\n    return 1\n", "m") == []
