@@ -29,8 +29,9 @@ typecheck: setup
 test: setup system-deps lint typecheck
 	OCIKIT_REQUIRE_REGISTRY=1 $(BIN)/pytest -q -p no:cacheprovider
 
+# The fast loop while editing: no registry, no peers, no crash/fault runs (`make test` runs them all).
 unit: setup
-	$(BIN)/pytest -q -m "not registry and not interop"
+	$(BIN)/pytest -q -m "not registry and not interop and not slow"
 
 demo: setup system-deps
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash examples/demo.sh

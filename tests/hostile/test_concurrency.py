@@ -12,7 +12,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from ocikit._store._layout import LocalStore
+
+pytestmark = pytest.mark.slow  # many processes at once: `make test` runs them, `make unit` skips them
 
 HERE = Path(__file__).resolve().parent
 WORKERS = HERE / "_workers.py"

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # crash and fuzz runs: `make test` runs them, `make quick` skips them
+
 HERE = Path(__file__).resolve().parent
 WORKERS = HERE / "_workers.py"
 SEED = int(os.environ.get("OCIKIT_CRASH_SEED", "20240611"))

@@ -35,7 +35,7 @@ from ocikit._store._fsck import fsck
 from ocikit._store._layout import LocalStore
 from ocikit.errors import NotFoundError, OcikitError
 
-pytestmark = pytest.mark.registry
+pytestmark = [pytest.mark.registry, pytest.mark.slow]  # fault injection: crash/fault tests are slow
 
 TALLY = {"scenarios": 0, "injected": 0, "survived": 0, "failed_clearly": 0}
 _n = itertools.count()
