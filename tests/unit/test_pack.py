@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from ocikit._ops._pack import pack
+from ocikit._ops._pack_plan import plan_pack
 from ocikit._ops._unpack import unpack
 from ocikit._store._layout import LocalStore
 from ocikit.errors import KitfileError, PackError, UsageError
@@ -123,16 +124,16 @@ def test_layer_order_and_ancestors(home: Path, tmp_path: Path) -> None:
     ctx = tmp_path / "ctx"
     _make(ctx, "manifestVersion: 1.0.0\ndocs:\n  - path: d\ndatasets:\n  - path: a/b/c.csv\ncode:\n  - path: src\n"
                "model:\n  path: m\n  parts:\n    - path: p\n", "", ["d/x.md", "a/b/c.csv", "src/s.py", "m/w", "p/q"], [])
-    result = pack(ctx, tag="t/order:1", home=home, sbom=False, dry_run=True)
-    assert [layer.kind for layer in result.plan.layers] == ["model", "modelpart", "code", "dataset", "docs"]
-    dataset = result.plan.layers[3]
+    plan = plan_pack(ctx, tag="t/order:1", home=home)
+    assert [layer.kind for layer in plan.layers] == ["model", "modelpart", "code", "dataset", "docs"]
+    dataset = plan.layers[3]
     assert [(e.name, e.is_dir) for e in dataset.entries] == [("a", True), ("a/b", True), ("a/b/c.csv", False)]
 
 
 def test_walk_order_is_go_filepath_walk(home: Path, tmp_path: Path) -> None:
     ctx = tmp_path / "ctx"
     _make(ctx, "manifestVersion: 1.0.0\ncode:\n  - path: .\n", "", ["a/b", "a-c", "B"], [])
-    plan = pack(ctx, tag="t/walk:1", home=home, dry_run=True).plan
+    plan = plan_pack(ctx, tag="t/walk:1", home=home)
     # pre-order per directory, entries sorted by bytes ('B' < 'a'); not a global string sort
     assert [e.name for e in plan.layers[0].entries] == ["B", "a", "a/b", "a-c"]
 
@@ -242,17 +243,31 @@ def test_hard_links_become_regular_files(home: Path, tmp_path: Path) -> None:
 def test_fifo_is_skipped_and_reported(home: Path, tmp_path: Path) -> None:
     ctx = _project(tmp_path)
     os.mkfifo(ctx / "model/pipe")
-    result = pack(ctx, tag="t/fifo:1", home=home, dry_run=True)
-    assert result.plan.skipped == ("model/pipe",)
+    plan = plan_pack(ctx, tag="t/fifo:1", home=home)
+    assert plan.skipped == ("model/pipe",)
 
 
-def test_dry_run_writes_nothing(home: Path, tmp_path: Path) -> None:
+def test_plan_pack_writes_nothing(home: Path, tmp_path: Path) -> None:
     ctx = _project(tmp_path)
     (ctx / ".kitignore").write_text("model/sub\n")
-    result = pack(ctx, tag="t/dry:1", home=home, dry_run=True)
-    assert result.digest is None and not home.exists()
-    assert result.plan.ignored == ("model/sub",)
-    assert [e.name for e in result.plan.layers[0].entries] == ["model", "model/w.bin"]
+    plan = plan_pack(ctx, tag="t/dry:1", home=home)
+    assert not home.exists()
+    assert plan.ignored == ("model/sub",)
+    assert [e.name for e in plan.layers[0].entries] == ["model", "model/w.bin"]
+    assert [r.display for r in plan.references] == ["t/dry:1"]
+    # the plan pack writes is the one plan_pack makes
+    assert pack(ctx, tag="t/dry:1", home=home, sbom=False).plan == plan
+
+
+def test_the_option_types_name_the_values_checked_at_run_time() -> None:
+    from typing import get_args
+
+    from ocikit._layers._tar import COMPRESSIONS
+    from ocikit._modelkit._modelpack import FORMATS
+    from ocikit._ops._types import Compression, Format
+
+    assert get_args(Compression) == COMPRESSIONS
+    assert get_args(Format) == FORMATS
 
 
 def test_missing_path_and_escaping_path(home: Path, tmp_path: Path) -> None:

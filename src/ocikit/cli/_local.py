@@ -6,6 +6,7 @@ Each parses its options, makes one library call and renders the result.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import click
 
@@ -15,6 +16,10 @@ from ocikit.cli._context import get_context
 from ocikit.cli._options import json_option, network_options, read_options
 from ocikit.cli._output import echo_json, echo_table, format_bytes, status
 from ocikit.cli._progress_ui import progress_ui
+
+if TYPE_CHECKING:
+    from ocikit._ops._pack_plan import PackPlan
+    from ocikit._ops._types import Compression, Format
 
 __all__ = [
     "info_cmd", "init_cmd", "inspect_cmd", "list_cmd", "pack_cmd", "remove_cmd", "tag_cmd", "unpack_cmd",
@@ -91,8 +96,8 @@ def init_cmd(directory: str, name: str | None, description: str | None, author: 
 @click.option("--dry-run", is_flag=True, help="Show which file goes into which layer; write nothing.")
 @json_option
 @read_options
-def pack_cmd(context: str, tags: Sequence[str], kitfile: str | None, compression: str, fmt: str, no_sbom: bool,
-             sbom_env: bool, sign_key: str | None, dry_run: bool, registry_options: RegistryOptions,
+def pack_cmd(context: str, tags: Sequence[str], kitfile: str | None, compression: Compression, fmt: Format,
+             no_sbom: bool, sbom_env: bool, sign_key: str | None, dry_run: bool, registry_options: RegistryOptions,
              as_json: bool) -> None:
     """Pack the project in CONTEXT into a ModelKit in the local store.
 
@@ -112,30 +117,40 @@ def pack_cmd(context: str, tags: Sequence[str], kitfile: str | None, compression
       ocikit pack ./project -t acme/sentiment:1.0.0 --dry-run
     """
     from ocikit._ops._pack import pack
+    from ocikit._ops._pack_plan import plan_pack
 
     ctx = get_context()
-    with progress_ui("packed", quiet=ctx.quiet or as_json or dry_run) as progress:
+    if dry_run:
+        plan = plan_pack(context, tag=list(tags), kitfile=kitfile, compression=compression, home=ctx.home,
+                         format=fmt, options=registry_options)
+        _show_plan(plan, as_json)
+        return
+    with progress_ui("packed", quiet=ctx.quiet or as_json) as progress:
         result = pack(context, tag=list(tags), kitfile=kitfile, compression=compression, home=ctx.home,
-                      sbom=not no_sbom, sbom_env=sbom_env, sign_key=sign_key, dry_run=dry_run,
+                      sbom=not no_sbom, sbom_env=sbom_env, sign_key=sign_key,
                       progress=progress, format=fmt, options=registry_options)
     if as_json:
         echo_json(result.to_dict())
         return
-    if dry_run:
-        plan = result.plan
-        for layer in plan.layers:
-            click.echo(f"{layer.kind} layer {layer.path}: {layer.file_count} files, {format_bytes(layer.size)}")
-            for entry in layer.entries:
-                if not entry.is_dir:
-                    click.echo(f"  {entry.name}  {format_bytes(entry.size)}")
-        if plan.ignored:
-            click.echo("ignored by .kitignore: " + ", ".join(plan.ignored))
-        if plan.skipped:
-            click.echo("skipped (not a regular file): " + ", ".join(plan.skipped))
-        return
     for ref in result.references:
         status(f"Tagged {ref.display}")
     click.echo(f"Model saved: {result.digest}")
+
+
+def _show_plan(plan: PackPlan, as_json: bool) -> None:
+    """``pack --dry-run``: which file goes into which layer."""
+    if as_json:
+        echo_json({"dryRun": True, "plan": plan.to_dict(), "references": [r.display for r in plan.references]})
+        return
+    for layer in plan.layers:
+        click.echo(f"{layer.kind} layer {layer.path}: {layer.file_count} files, {format_bytes(layer.size)}")
+        for entry in layer.entries:
+            if not entry.is_dir:
+                click.echo(f"  {entry.name}  {format_bytes(entry.size)}")
+    if plan.ignored:
+        click.echo("ignored by .kitignore: " + ", ".join(plan.ignored))
+    if plan.skipped:
+        click.echo("skipped (not a regular file): " + ", ".join(plan.skipped))
 
 
 @click.command("list")
