@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -69,3 +69,7 @@ class RegistryOptions:
     offline: bool = False
     #: Where credentials are read from besides Docker's config; None = ``credentials_path(home)``.
     credentials_file: str | None = None
+    #: The HTTP seam for every registry this reaches (an ``ocikit._registry._http.Transport``; typed
+    #: ``object`` because this module sits below the registry layer). None = urllib3 with the TLS
+    #: options above. ``ocikit.Client(transport=...)`` sets it; tests pass an in-process fake.
+    transport: object | None = field(default=None, compare=False, repr=False)
