@@ -1,4 +1,4 @@
-"""copy / push / pull: ModelKit check, parallel verified blobs, skip, referrers, resume."""
+"""copy (_store/_copy.py) / push / pull (_ops/_transfer.py): ModelKit check, parallel verified blobs, skip, referrers, resume."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ from fakes.registry import FakeNetwork, FakeRegistry
 from ocikit._config import RegistryOptions
 from ocikit._oci._model import EMPTY_CONFIG, MANIFEST, Descriptor, Manifest
 from ocikit._ops import _transfer
-from ocikit._ops._transfer import copy
 from ocikit._registry import _client as _registry
 from ocikit._registry._client import Registry, RetryPolicy
 from ocikit._registry._credentials import Credential
+from ocikit._store._copy import copy
 from ocikit._store._layout import LocalStore
 from ocikit._store._referrers import list_referrers, push_referrer
 from ocikit._store._storage import MemoryStorage
@@ -116,6 +116,24 @@ def test_referrers_and_cosign_signature_tag_travel() -> None:
     bare = MemoryStorage("m/bare")
     copy(src, "v1", bare, ["v1"], referrers=False)
     assert bare.tags() == ["v1"]
+
+
+@pytest.mark.parametrize("api", [False, True], ids=["fallback-tag", "referrers-api"])
+def test_copy_between_memory_storages_carries_every_referrer(api: bool) -> None:
+    src, dst = MemoryStorage("m/src", referrers_api=api), MemoryStorage("m/dst", referrers_api=api)
+    kit = push_modelkit(src, "v1", build_layers([1000]))
+    sbom = _attach(src, kit.desc, "sbom")
+    signature = _attach(src, kit.desc, "signature")
+    copy(src, "v1", dst, ["v1"])
+    found = {d.digest: d for d in list_referrers(dst, kit.desc.digest)}
+    assert set(found) == {sbom.digest, signature.digest}
+    assert found[sbom.digest].artifact_type == "application/vnd.test.sbom"
+    for referrer in (sbom, signature):  # the manifest and its blobs, byte for byte
+        assert dst.manifests[referrer.digest] == src.manifests[referrer.digest]
+        manifest = Manifest.from_bytes(dst.manifests[referrer.digest][1])
+        assert all(dst.blobs[b.digest] == src.blobs[b.digest] for b in (manifest.config, *manifest.layers))
+    # the fallback index exists exactly where there is no referrers API
+    assert (f"sha256-{kit.desc.digest.hex}" in dst.tags()) is not api
 
 
 def test_copy_to_and_from_a_fake_registry_with_mount_between_repositories() -> None:

@@ -18,7 +18,15 @@ from ocikit._oci._model import INDEX, MANIFEST, Descriptor, Index, Manifest
 from ocikit._store._storage import Storage
 from ocikit.errors import NotFoundError, RegistryError
 
-__all__ = ["fallback_tag", "is_referrer_tag", "list_referrers", "push_referrer"]
+__all__ = [
+    "add_to_fallback",
+    "fallback_tag",
+    "is_referrer_tag",
+    "list_referrers",
+    "push_referrer",
+    "remove_from_fallback",
+    "signature_tag",
+]
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +34,13 @@ _RETRIES = 5
 
 
 def fallback_tag(subject: Digest) -> str:
+    """``sha256:<hex>`` → ``sha256-<hex>``, the tag of the referrers fallback index of ``subject``."""
     return f"{subject.algorithm}-{subject.hex}"
+
+
+def signature_tag(digest: Digest) -> str:
+    """``sha256:<hex>`` → ``sha256-<hex>.sig`` (cosign ``pkg/oci/remote/remote.go`` ``normalize``)."""
+    return f"{digest.algorithm}-{digest.hex}.sig"
 
 
 #: ``sha256-<hex>`` (the fallback index) and cosign's ``sha256-<hex>.sig`` / ``.att`` tags.

@@ -2,7 +2,7 @@
 
 The local OCI layout (``_layout.LayoutRepository``) and a remote registry repository
 (``_registry.RegistryRepository``) both implement it, so moving a ModelKit is one
-``_transfer.copy(src, ref, dst, ref)`` and every feature (pack, unpack, sign, sbom, stages) is
+``_copy.copy(src, ref, dst, ref)`` and every feature (pack, unpack, sign, sbom, stages) is
 written once against this protocol. :class:`MemoryStorage` is the in-process implementation used by
 unit tests.
 
@@ -105,7 +105,25 @@ def read_manifest(storage: Storage, identifier: str) -> tuple[Descriptor, Manife
 
 
 class MemoryStorage:
-    """A thread-safe in-memory Storage for tests and dry runs."""
+    """A thread-safe, in-memory :class:`Storage`: one repository held in dicts, for tests and dry runs.
+
+    It keeps the contract every storage keeps: pushed blobs and manifests are verified against
+    their digest and size, manifests are parsed before they are stored, and nothing becomes
+    visible under a digest it does not have. Copy a ModelKit into one to inspect it without
+    touching the disk or the network::
+
+        mem = MemoryStorage("registry.example/acme/sentiment")
+        copy(store.repository("localhost/acme/sentiment"), "1.0.0", mem, ["1.0.0"])
+
+    :param name: the repository name it reports (``registry/repository``).
+    :param referrers_api: answer :meth:`referrers` like a registry with the OCI 1.1 referrers API;
+        without it (the default) ``referrers`` returns ``None`` and referrers are kept in the
+        ``sha256-<hex>`` fallback tag, as on distribution and the local store.
+
+    The contents are plain attributes, readable (and, in tests, corruptible) directly:
+    ``blobs`` (digest → bytes), ``manifests`` (digest → (media type, bytes)) and ``tag_map``
+    (tag → digest).
+    """
 
     def __init__(self, name: str = "memory/test", *, referrers_api: bool = False) -> None:
         self.name = name
@@ -116,6 +134,7 @@ class MemoryStorage:
         self._lock = threading.Lock()
 
     def resolve(self, identifier: str) -> Descriptor:
+        """A tag or ``sha256:`` digest → the manifest's descriptor. Raises NotFoundError."""
         with self._lock:
             digest = Digest.parse(identifier) if identifier.startswith("sha256:") else self.tag_map.get(identifier)
             if digest is None or digest not in self.manifests:
@@ -124,6 +143,7 @@ class MemoryStorage:
             return Descriptor(media_type, digest, len(data))
 
     def fetch_manifest(self, desc: Descriptor) -> bytes:
+        """The manifest bytes, verified against ``desc``. Raises NotFoundError."""
         with self._lock:
             if desc.digest not in self.manifests:
                 raise NotFoundError(f"manifest {desc.digest} not found in {self.name}")
@@ -132,12 +152,15 @@ class MemoryStorage:
         return data
 
     def has_blob(self, desc: Descriptor) -> bool:
+        """Whether the blob ``desc`` names is stored."""
         return desc.digest in self.blobs
 
     def has_manifest(self, digest: Digest) -> bool:
+        """Whether a manifest (or index) with ``digest`` is stored."""
         return digest in self.manifests
 
     def open_blob(self, desc: Descriptor, offset: int = 0) -> BinaryIO:
+        """The blob's bytes from ``offset`` as a stream. Raises NotFoundError."""
         if desc.digest not in self.blobs:
             raise NotFoundError(f"blob {desc.digest} not found in {self.name}")
         buf = io.BytesIO(self.blobs[desc.digest])
@@ -145,6 +168,7 @@ class MemoryStorage:
         return buf
 
     def push_blob(self, desc: Descriptor, stream: BinaryIO) -> None:
+        """Store the blob read from ``stream``; DigestMismatchError if digest or size differ from ``desc``."""
         reader = HashingReader(stream, desc.digest, desc.size)
         data = b"".join(iter(lambda: reader.read(CHUNK), b""))
         reader.verify()
@@ -152,6 +176,7 @@ class MemoryStorage:
             self.blobs[desc.digest] = data
 
     def push_manifest(self, data: bytes, media_type: str, tag: str | None = None) -> Descriptor:
+        """Store a manifest or index (parsed first; refused when too large) and tag it if ``tag``."""
         if len(data) > MAX_MANIFEST_BYTES:
             raise UsageError(f"manifest of {len(data)} bytes is too large")
         if media_type == INDEX:
@@ -166,21 +191,25 @@ class MemoryStorage:
         return desc
 
     def tag(self, desc: Descriptor, tag: str) -> None:
+        """Point ``tag`` at the stored manifest ``desc``. Raises NotFoundError."""
         with self._lock:
             if desc.digest not in self.manifests:
                 raise NotFoundError(f"manifest {desc.digest} not found in {self.name}")
             self.tag_map[tag] = desc.digest
 
     def untag(self, tag: str) -> None:
+        """Remove ``tag`` (the manifest stays). Raises NotFoundError."""
         with self._lock:
             if self.tag_map.pop(tag, None) is None:
                 raise NotFoundError(f"{self.name}:{tag} not found")
 
     def tags(self) -> list[str]:
+        """Every tag, sorted."""
         with self._lock:
             return sorted(self.tag_map)
 
     def delete_manifest(self, digest: Digest) -> None:
+        """Delete a manifest and every tag naming it (its blobs stay). Raises NotFoundError."""
         with self._lock:
             if self.manifests.pop(digest, None) is None:
                 raise NotFoundError(f"manifest {digest} not found in {self.name}")
@@ -188,6 +217,7 @@ class MemoryStorage:
                 del self.tag_map[tag]
 
     def referrers(self, subject: Digest) -> list[Descriptor] | None:
+        """The stored manifests whose ``subject`` is ``subject``, or ``None`` without ``referrers_api``."""
         if not self._referrers_api:
             return None
         out = []

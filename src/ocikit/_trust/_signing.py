@@ -46,6 +46,7 @@ from ocikit._io._digest import Digest
 from ocikit._oci._model import MANIFEST, Descriptor, go_json
 from ocikit._oci._reference import Reference
 from ocikit._ops._repos import locate
+from ocikit._store._referrers import signature_tag
 from ocikit._store._storage import Storage, read_blob
 from ocikit._trust._keys import load_private_key, load_public_key, resolve_password, write_keypair
 from ocikit.errors import (
@@ -100,11 +101,6 @@ _DOCKER_HUB = ("docker.io", "index.docker.io", "registry-1.docker.io")
 
 
 # ------------------------------------------------------------------------------------ wire format
-
-
-def signature_tag(digest: Digest) -> str:
-    """``sha256:<hex>`` → ``sha256-<hex>.sig`` (cosign ``pkg/oci/remote/remote.go`` ``normalize``)."""
-    return f"{digest.algorithm}-{digest.hex}.sig"
 
 
 def docker_reference(ref: Reference) -> str:
