@@ -223,14 +223,14 @@ class RemoveEvent:
 def _delete_with_referrers(repo: Storage, digest: Digest) -> None:
     """Delete a manifest from one repository with its referrers there (SBOM, signatures, events):
     the referrer manifests, the OCI 1.1 fallback tag ``sha256-<hex>`` and cosign's ``.sig`` tag."""
-    from ocikit._store._referrers import fallback_tag, list_referrers
+    from ocikit._store._referrers import fallback_tag, list_referrers, signature_tag
 
     try:
         referrers = list_referrers(repo, digest)
     except (VerificationError, NotFoundError):
         referrers = []
     doomed = [r.digest for r in referrers]
-    for t in (fallback_tag(digest), f"{fallback_tag(digest)}.sig"):
+    for t in (fallback_tag(digest), signature_tag(digest)):
         try:
             doomed.append(repo.resolve(t).digest)
         except NotFoundError:
@@ -266,8 +266,6 @@ def remove(
       deletes manifests only by digest, taking every tag along) the removal is refused unless
       ``force``. Deleting the manifest deletes its signatures, SBOM and other referrers with it.
     """
-    from ocikit._store._layout import LocalStore
-
     if all_untagged and reference:
         raise UsageError("--all removes everything untagged; do not name a ModelKit with it")
     if not all_untagged and not reference:
@@ -277,24 +275,37 @@ def remove(
     if remote:
         assert reference is not None
         return _remove_remote(reference, force, home, options)
+    from ocikit._store._layout import LocalStore
+
     store = LocalStore.at_home(home)
-    events: list[RemoveEvent] = []
     if all_untagged:
-        by_key: dict[tuple[str, Digest], tuple[Descriptor, list[str | None]]] = {}
-        for entry in store.entries():
-            key = (entry.repository, entry.descriptor.digest)
-            by_key.setdefault(key, (entry.descriptor, []))[1].append(entry.tag)
-        kits = []
-        for (repo_name, digest), (desc, tags) in sorted(by_key.items(), key=lambda kv: (kv[0][0], str(kv[0][1]))):
-            if any(t is not None for t in tags) and not force:
-                continue
-            if _modelkit_summary(store.repository(repo_name), Descriptor(desc.media_type, digest, desc.size)):
-                kits.append((repo_name, digest))
-        for repo_name, digest in kits:  # decided first: removing one drops its referrers from the index
-            _delete_local(store, repo_name, digest)
-            events.append(RemoveEvent("removed", f"{_display_repo(repo_name)}@{digest}", digest))
-        return events
+        return _remove_untagged(store, force)
     assert reference is not None
+    return _remove_local(store, reference, force)
+
+
+def _remove_untagged(store: LocalStore, force: bool) -> list[RemoveEvent]:
+    """``remove --all``: every untagged ModelKit of every repository (with ``force``: every one)."""
+    by_key: dict[tuple[str, Digest], tuple[Descriptor, list[str | None]]] = {}
+    for entry in store.entries():
+        key = (entry.repository, entry.descriptor.digest)
+        by_key.setdefault(key, (entry.descriptor, []))[1].append(entry.tag)
+    kits = []
+    for (repo_name, digest), (desc, tags) in sorted(by_key.items(), key=lambda kv: (kv[0][0], str(kv[0][1]))):
+        if any(t is not None for t in tags) and not force:
+            continue
+        if _modelkit_summary(store.repository(repo_name), Descriptor(desc.media_type, digest, desc.size)):
+            kits.append((repo_name, digest))
+    events: list[RemoveEvent] = []
+    for repo_name, digest in kits:  # decided first: removing one drops its referrers from the index
+        _delete_local(store, repo_name, digest)
+        events.append(RemoveEvent("removed", f"{_display_repo(repo_name)}@{digest}", digest))
+    return events
+
+
+def _remove_local(store: LocalStore, reference: str, force: bool) -> list[RemoveEvent]:
+    """``remove REF`` in the local store: untag a shared tag, otherwise delete the manifest."""
+    events: list[RemoveEvent] = []
     for ref in split_tags(reference) if "," in reference else [Reference.parse(reference, default_tag=None)]:
         repo = store.repository(ref.name)
         if ref.tag is None and ref.digest is None:
