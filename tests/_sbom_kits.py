@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from ocikit._kitfile._model import Code, DataSet, Docs, Kitfile, Model, ModelPart, Package, is_modelkit_reference
-from ocikit._layers._tar import PackedLayer, TarEntry, layer_media_type, write_tar
+from ocikit._layers._types import PackedLayer, layer_media_type
+from ocikit._layers._writer import TarEntry, write_tar
 from ocikit._oci._model import KITOPS_CONFIG, MANIFEST, Descriptor, Manifest
 
 SECTION_KIND = {"model": "model", "parts": "modelpart", "code": "code", "datasets": "dataset", "docs": "docs"}

@@ -161,14 +161,18 @@ tar_members = st.lists(st.tuples(names, st.sampled_from([tarfile.REGTYPE, tarfil
 
 def _has_layers_reader() -> bool:
     try:
-        from ocikit._layers._tar import ExtractState, Limits, TarReader, extract_layer  # noqa: F401
+        from ocikit._layers._extract import ExtractState, extract_layer  # noqa: F401
+        from ocikit._layers._reader import TarReader  # noqa: F401
+        from ocikit._layers._types import Limits  # noqa: F401
     except ImportError:
         return False
     return True
 
 
 def _extract(data: bytes) -> None:
-    from ocikit._layers._tar import ExtractState, Limits, TarReader, extract_layer
+    from ocikit._layers._extract import ExtractState, extract_layer
+    from ocikit._layers._reader import TarReader
+    from ocikit._layers._types import Limits
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)

@@ -11,7 +11,7 @@ import pytest
 
 from ocikit._io._digest import Digest
 from ocikit._kitfile._model import Kitfile, LayerInfo
-from ocikit._layers._tar import layer_media_type
+from ocikit._layers._types import layer_media_type
 from ocikit._oci._model import KITOPS_CONFIG, MANIFEST, Descriptor, Manifest
 from ocikit._oci._reference import Reference
 from ocikit._ops._diff import FieldChange, diff_storages, field_changes, read_modelkit

@@ -1,4 +1,4 @@
-"""Large-file extraction (``_layers._BodyWriter``): direct I/O from aligned buffers, a writer
+"""Large-file extraction (``_io._direct.DirectWriter`` under ``_layers._extract``): direct I/O from aligned buffers, a writer
 thread, the blob hashed on a queue thread. The thresholds are shrunk so small test data takes the
 same path as a multi-GB weights file."""
 
@@ -13,17 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from ocikit._io._digest import Digest
-from ocikit._layers import _tar as _layers
-from ocikit._layers._tar import (
-    ExtractState,
-    Limits,
-    TarEntry,
-    TarReader,
-    ThreadedHashingReader,
-    extract_layer,
-    write_tar,
-)
+from ocikit._io import _direct
+from ocikit._io._digest import Digest, ThreadedHashingReader
+from ocikit._layers import _extract as _extractor
+from ocikit._layers._extract import ExtractState, extract_layer
+from ocikit._layers._reader import TarReader
+from ocikit._layers._types import Limits
+from ocikit._layers._writer import TarEntry, write_tar
 from ocikit.errors import DigestMismatchError, UnsafeArchiveError
 
 SIZES = [1, 4095, 4096, 8192, 8193, 3 * 8192 + 17, 100_000]
@@ -31,9 +27,9 @@ SIZES = [1, 4095, 4096, 8192, 8193, 3 * 8192 + 17, 100_000]
 
 @pytest.fixture(autouse=True)
 def small_direct(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_layers, "DIRECT_MIN", 1)
-    monkeypatch.setattr(_layers, "DIRECT_BUFFER", 8192)  # a multiple of the 4 KiB alignment
-    monkeypatch.setattr(_layers, "DIRECT_BUFFERS", 3)
+    monkeypatch.setattr(_extractor, "DIRECT_MIN", 1)
+    monkeypatch.setattr(_direct, "DIRECT_BUFFER", 8192)  # a multiple of the 4 KiB alignment
+    monkeypatch.setattr(_direct, "DIRECT_BUFFERS", 3)
 
 
 def _content(size: int, seed: int) -> bytes:
@@ -106,13 +102,13 @@ def test_large_files_round_trip(tmp_path: Path, raw: str) -> None:
 def test_direct_io_is_used_where_the_file_system_allows_it(tmp_path: Path,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[bool] = []
-    real = _layers._set_direct
+    real = _direct.set_direct
 
     def spy(fd: int) -> bool:
         calls.append(real(fd))
         return calls[-1]
 
-    monkeypatch.setattr(_layers, "_set_direct", spy)
+    monkeypatch.setattr(_direct, "set_direct", spy)
     blob, files = _layer(tmp_path)
     _extract(blob, tmp_path / "out")
     assert len(calls) == len(files)  # every file of this layer went through the body writer
@@ -120,18 +116,18 @@ def test_direct_io_is_used_where_the_file_system_allows_it(tmp_path: Path,
 
 def test_a_refusal_of_direct_io_on_write_falls_back_to_buffered(tmp_path: Path,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    real = os.pwrite
+    real = os.write
     refused: list[int] = []
 
-    def pwrite(fd: int, data: memoryview, offset: int) -> int:
+    def write(fd: int, data: memoryview) -> int:
         import fcntl
 
         if fcntl.fcntl(fd, fcntl.F_GETFL) & getattr(os, "O_DIRECT", 0):
             refused.append(fd)
             raise OSError(errno.EINVAL, "Invalid argument")
-        return real(fd, data, offset)
+        return real(fd, data)
 
-    monkeypatch.setattr(_layers.os, "pwrite", pwrite)
+    monkeypatch.setattr(_direct.os, "write", write)
     blob, files = _layer(tmp_path)
     _extract(blob, tmp_path / "out")
     for name, data in files.items():
@@ -142,7 +138,7 @@ def test_a_refusal_of_direct_io_on_write_falls_back_to_buffered(tmp_path: Path,
 
 def test_file_systems_without_direct_io_get_buffered_writes(tmp_path: Path,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_layers, "_set_direct", lambda fd: False)
+    monkeypatch.setattr(_direct, "set_direct", lambda fd: False)
     blob, files = _layer(tmp_path)
     _extract(blob, tmp_path / "out")
     for name, data in files.items():
@@ -150,10 +146,10 @@ def test_file_systems_without_direct_io_get_buffered_writes(tmp_path: Path,
 
 
 def test_a_write_error_on_the_writer_thread_is_raised(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def pwrite(fd: int, data: memoryview, offset: int) -> int:
+    def write(fd: int, data: memoryview) -> int:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(_layers.os, "pwrite", pwrite)
+    monkeypatch.setattr(_direct.os, "write", write)
     blob, _ = _layer(tmp_path)
     with pytest.raises(OSError) as info:
         _extract(blob, tmp_path / "out")

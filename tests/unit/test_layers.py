@@ -10,18 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from ocikit._layers._tar import (
-    Limits,
-    TarEntry,
-    TarReader,
-    check_member_name,
-    layer_media_type,
-    normalized_mode,
-    open_decompressed,
-    parse_layer_media_type,
-    tar_header,
-    write_tar,
-)
+from ocikit._layers._compress import open_decompressed
+from ocikit._layers._extract import check_member_name
+from ocikit._layers._format import normalized_mode, tar_header
+from ocikit._layers._reader import TarReader
+from ocikit._layers._types import Limits, layer_media_type, parse_layer_media_type
+from ocikit._layers._writer import TarEntry, write_tar
 from ocikit.errors import PackError, UnsafeArchiveError, UsageError
 
 

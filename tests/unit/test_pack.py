@@ -262,7 +262,7 @@ def test_plan_pack_writes_nothing(home: Path, tmp_path: Path) -> None:
 def test_the_option_types_name_the_values_checked_at_run_time() -> None:
     from typing import get_args
 
-    from ocikit._layers._tar import COMPRESSIONS
+    from ocikit._layers._types import COMPRESSIONS
     from ocikit._modelkit._modelpack import FORMATS
     from ocikit._ops._types import Compression, Format
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ocikit._layers._tar import TarEntry, write_tar
+from ocikit._layers._writer import TarEntry, write_tar
 from ocikit._store._layout import LocalStore
 from ocikit.errors import PackError
 

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from ocikit._layers._tar import FileRecord
-from ocikit._trust import _sbom as _sbom
+from ocikit._layers._types import FileRecord
+from ocikit._trust._sbom_files import FileListing, file_json, file_text
 
 
 @pytest.mark.parametrize("kind", [None, ("pytorch", "content"), ("pickle", "extension")])
@@ -15,12 +15,12 @@ from ocikit._trust import _sbom as _sbom
 @pytest.mark.parametrize("indent", ["", "        "])
 def test_file_text_is_json_dumps_reindented(kind: tuple[str, str] | None, path: str, indent: str) -> None:
     rec = FileRecord(path, 1234, "ab" * 32, 0o644)
-    expected = json.dumps(_sbom._file_json(f"dataset-0:{path}", rec, kind), indent=2, ensure_ascii=False)
-    assert _sbom._file_text(f"dataset-0:{path}", rec, kind, indent) == expected.replace("\n", "\n" + indent)
+    expected = json.dumps(file_json(f"dataset-0:{path}", rec, kind), indent=2, ensure_ascii=False)
+    assert file_text(f"dataset-0:{path}", rec, kind, indent) == expected.replace("\n", "\n" + indent)
 
 
 def test_a_bad_record_beyond_the_sample_is_reported() -> None:
-    listing = _sbom._FileListing()
+    listing = FileListing()
     for i in range(20):
         listing.add(f"r{i}", FileRecord(f"f{i}", 1, "0" * 64, 0o644), None)
     assert listing.error is None

@@ -10,12 +10,18 @@ from __future__ import annotations
 import hashlib
 import io
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import BinaryIO
+from functools import partial
+from typing import BinaryIO, Protocol, runtime_checkable
 
+from ocikit._io._worker import Worker
 from ocikit.errors import DigestMismatchError, VerificationError
 
-__all__ = ["CHUNK", "Digest", "HashingReader", "HashingWriter", "ReadStream", "copy_stream"]
+__all__ = [
+    "CHUNK", "Digest", "FencedReader", "HashingReader", "HashingWriter", "ReadStream", "ReadsInto",
+    "ThreadedHashingReader", "copy_stream", "mismatch_error", "too_long_error", "truncated_error",
+]
 
 #: Read/write buffer size. 1 MiB: 4 KiB reads cost +32 % on a 2 GiB hash (perf-baseline.md).
 CHUNK = 1 << 20
@@ -66,7 +72,38 @@ class Digest:
             raise DigestMismatchError(f"{what} {self} has {len(data)} bytes, expected {size}")
         actual = Digest.of_bytes(data)
         if actual != self:
-            raise DigestMismatchError(f"{what} content does not match its digest {self} (got {actual})")
+            raise mismatch_error(what, self, actual)
+
+
+def mismatch_error(what: str, expected: Digest | None, actual: Digest) -> DigestMismatchError:
+    """The one message for content whose hash is not its digest (every verifying reader's)."""
+    return DigestMismatchError(f"{what} content does not match its digest {expected} (got {actual})")
+
+
+def too_long_error(what: str, expected: Digest | None, size: int) -> DigestMismatchError:
+    """The one message for a stream that goes on past the size its descriptor declared."""
+    return DigestMismatchError(f"{what} {expected} is longer than its declared size {size}")
+
+
+def truncated_error(what: str, expected: Digest | None, count: int, size: int) -> DigestMismatchError:
+    """The one message for a stream that ends before the size its descriptor declared."""
+    return DigestMismatchError(f"{what} {expected} ended after {count} bytes, expected {size}")
+
+
+@runtime_checkable
+class ReadsInto(Protocol):
+    """A stream that can fill a caller's buffer (files, sockets): no allocation per read."""
+
+    def readinto(self, b: memoryview, /) -> int | None: ...
+
+
+@runtime_checkable
+class FencedReader(Protocol):
+    """A stream that may still read the buffers it filled after ``readinto`` returned (it hashes
+    them on another thread): call what :meth:`fence` returns before reusing one."""
+
+    def readinto(self, b: memoryview, /) -> int: ...
+    def fence(self) -> Callable[[], None]: ...
 
 
 class HashingReader:
@@ -85,21 +122,28 @@ class HashingReader:
         self.count = 0
         self._verified = False
 
-    def read(self, n: int = -1) -> bytes:
+    def _ask(self, n: int) -> int:
+        """How much to ask ``raw`` for when the caller asks for ``n`` (-1: all)."""
         if self._size is not None:
             remaining = self._size - self.count
             if n < 0 or n > remaining:
                 n = remaining + 1  # read one byte more to detect a body longer than declared
             if n <= 0:
                 n = 1
+        return n
+
+    def _take(self, data: bytes | memoryview) -> None:
+        """Count, bound and hash ``data``, just read."""
+        self.count += len(data)
+        if self._size is not None and self.count > self._size:
+            raise too_long_error(self._what, self._expected, self._size)
+        self._hash.update(data)
+
+    def read(self, n: int = -1) -> bytes:
+        n = self._ask(n)
         data = self._raw.read(n) if n >= 0 else self._raw.read()
         if data:
-            self.count += len(data)
-            if self._size is not None and self.count > self._size:
-                raise DigestMismatchError(
-                    f"{self._what} {self._expected} is longer than its declared size {self._size}"
-                )
-            self._hash.update(data)
+            self._take(data)
         else:
             self.verify()
         return data
@@ -118,13 +162,9 @@ class HashingReader:
         if self._verified:
             return
         if self._size is not None and self.count != self._size:
-            raise DigestMismatchError(
-                f"{self._what} {self._expected} ended after {self.count} bytes, expected {self._size}"
-            )
+            raise truncated_error(self._what, self._expected, self.count, self._size)
         if self._expected is not None and self.digest != self._expected:
-            raise DigestMismatchError(
-                f"{self._what} content does not match its digest {self._expected} (got {self.digest})"
-            )
+            raise mismatch_error(self._what, self._expected, self.digest)
         self._verified = True
 
     def drain(self) -> None:
@@ -135,6 +175,78 @@ class HashingReader:
 
     def close(self) -> None:
         self._raw.close()
+
+
+class ThreadedHashingReader(HashingReader):
+    """A :class:`HashingReader` that hashes on a helper thread: reading and hashing overlap.
+
+    ``read`` returns bytes (so callers may keep them) and queues them for hashing, at most
+    :data:`_HASH_AHEAD` pieces ahead. ``readinto`` queues the caller's buffer itself (no copy):
+    the caller must call the function that :meth:`fence` returns before it reuses that buffer
+    (the direct-I/O writer does). At EOF size and digest are checked, as by ``HashingReader``.
+    """
+
+    def __init__(self, raw: BinaryIO, expected: Digest, size: int, what: str) -> None:
+        super().__init__(raw, expected, size, what=what)
+        self._line = Worker("ocikit-hash")
+        self._readinto = isinstance(raw, ReadsInto)
+
+    def _ask(self, n: int) -> int:
+        remaining = (self._size or 0) - self.count
+        if n < 0 or n > CHUNK:
+            n = CHUNK
+        return min(n, remaining) if remaining > 0 else 1
+
+    def _take(self, data: bytes | memoryview) -> None:
+        self.count += len(data)
+        if self._size is not None and self.count > self._size:
+            raise too_long_error(self._what, self._expected, self._size)
+        if len(data) < 64 * 1024 and self._line.idle:
+            self._hash.update(data)  # a tar header: a thread hand-off would cost more
+        else:
+            ticket = self._line.submit(partial(self._hash.update, data))
+            self._line.wait(ticket - _HASH_AHEAD)  # bounded memory: at most a few pieces queued
+
+    def readinto(self, b: bytearray | memoryview) -> int:
+        """Read into ``b`` and queue ``b`` itself for hashing; see :meth:`fence`."""
+        remaining = (self._size or 0) - self.count
+        view = memoryview(b)[:remaining] if remaining > 0 else memoryview(b)[:1]
+        got = 0
+        if self._readinto:
+            try:
+                got = self._raw.readinto(view) or 0  # type: ignore[attr-defined]
+            except NotImplementedError:  # an io.RawIOBase that defines only read()
+                self._readinto = False
+        if not self._readinto:
+            data = self._raw.read(len(view))
+            got = len(data)
+            view[:got] = data
+        if not got:
+            self.verify()
+            return 0
+        self._take(view[:got])
+        return int(got)
+
+    def fence(self) -> Callable[[], None]:
+        """A function that returns once everything read so far has been hashed."""
+        return self._line.fence(self._line.submitted)
+
+    @property
+    def digest(self) -> Digest:
+        self._line.wait_all()
+        return Digest.from_hash(self._hash)
+
+    def verify(self) -> None:
+        self._line.wait_all()
+        super().verify()
+
+    def close(self) -> None:
+        self._line.stop()
+        super().close()
+
+
+#: How many pieces ``ThreadedHashingReader`` may queue before ``read`` waits for the hash thread.
+_HASH_AHEAD = 4
 
 
 class HashingWriter:

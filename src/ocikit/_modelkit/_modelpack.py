@@ -38,7 +38,8 @@ from typing import TYPE_CHECKING, Any
 
 from ocikit._config import source_date_epoch
 from ocikit._io._digest import Digest
-from ocikit._layers._tar import BLOCK, parse_layer_media_type, tar_header
+from ocikit._layers._format import BLOCK, tar_header
+from ocikit._layers._types import parse_layer_media_type
 from ocikit._oci._model import (
     ANNOTATION_FILEPATH,
     KITOPS_CONFIG,
@@ -57,7 +58,7 @@ from ocikit.errors import (
 
 if TYPE_CHECKING:
     from ocikit._kitfile._model import Kitfile, LayerInfo
-    from ocikit._layers._tar import PackedLayer
+    from ocikit._layers._types import PackedLayer
     from ocikit._store._storage import Storage
 
 __all__ = [

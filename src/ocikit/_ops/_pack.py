@@ -40,7 +40,8 @@ from typing import TYPE_CHECKING, Any
 from ocikit._config import RegistryOptions, source_date_epoch
 from ocikit._io._digest import Digest
 from ocikit._io._progress import SILENT, Progress
-from ocikit._layers._tar import PackedLayer, write_tar
+from ocikit._layers._types import PackedLayer
+from ocikit._layers._writer import write_tar
 from ocikit._oci._model import (
     ANNOTATION_CLI_VERSION,
     ANNOTATION_CREATED,
