@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ocikit._layers._tar import Limits
+from ocikit._layers._types import Limits
 from ocikit._ops._pack import pack
 from ocikit._ops._unpack import unpack
 from ocikit.errors import (
@@ -224,10 +224,10 @@ def test_full_disk_is_one_clear_error_and_leaves_nothing(kit: str, home: Path, t
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     import errno
 
-    from ocikit._ops import _unpack as _unpack
+    from ocikit._ops import _unpack_extract as _unpack_extract
     from ocikit.errors import OcikitError
 
-    real = _unpack.extract_layer
+    real = _unpack_extract.extract_layer
     calls = []
 
     def fill_up(*args: object, **kwargs: object) -> object:
@@ -236,7 +236,7 @@ def test_full_disk_is_one_clear_error_and_leaves_nothing(kit: str, home: Path, t
             raise OSError(errno.ENOSPC, "No space left on device")
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(_unpack, "extract_layer", fill_up)
+    monkeypatch.setattr(_unpack_extract, "extract_layer", fill_up)
     out = tmp_path / "out"
     out.mkdir()
     with pytest.raises(OcikitError, match=r"cannot unpack into .*No space left on device") as info:
