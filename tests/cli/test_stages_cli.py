@@ -2,39 +2,23 @@
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 
 import pytest
 
 from conftest import Cli  # type: ignore[import-not-found]
-from ocikit._oci._model import KITOPS_CONFIG, MANIFEST, Descriptor, Manifest
+from fakes.stages import make_modelkits, without_settle
+from ocikit._oci._model import Descriptor
 from ocikit._store._layout import LocalStore
-from ocikit._store._storage import Storage
 
 REPO = "acme/sentiment"
 
 
-def make_modelkit(storage: Storage, version: str, f1: float) -> Descriptor:
-    config = json.dumps({
-        "manifestVersion": "1.0.0",
-        "package": {"name": "sentiment", "version": version},
-        "model": {"name": "clf", "path": "model.bin", "parameters": {"metrics": {"f1": f1}}},
-    }).encode()
-    layer = f"weights of {version}".encode()
-    config_desc = Descriptor.for_bytes(KITOPS_CONFIG, config)
-    layer_desc = Descriptor.for_bytes("application/vnd.kitops.modelkit.model.v1.tar", layer)
-    storage.push_blob(config_desc, io.BytesIO(config))
-    storage.push_blob(layer_desc, io.BytesIO(layer))
-    return storage.push_manifest(Manifest(config_desc, (layer_desc,)).to_bytes(), MANIFEST, tag=version)
-
-
 @pytest.fixture
 def kits(home: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Descriptor]:
-    monkeypatch.setattr("ocikit._stages._chain.SETTLE_SECONDS", 0.0)
-    repo = LocalStore.at_home(home).repository(f"localhost/{REPO}")
-    return {v: make_modelkit(repo, v, f1) for v, f1 in (("1.3.0", 0.91), ("1.4.0", 0.93), ("1.5.0", 0.85))}
+    without_settle(monkeypatch)
+    return make_modelkits(LocalStore.at_home(home).repository(f"localhost/{REPO}"))
 
 
 def test_promote_stages_history_rollback(cli: Cli, kits: dict[str, Descriptor]) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import subprocess
 import threading
@@ -12,10 +11,12 @@ import pytest
 
 import ocikit
 from _registry_fixtures import TestRegistry, unique_repo
-from ocikit._oci._model import EMPTY_CONFIG, EMPTY_JSON, KITOPS_CONFIG, MANIFEST, Descriptor, Manifest
+from fakes.stages import event_manifest, make_modelkits
+from ocikit._oci._model import MANIFEST, Descriptor
 from ocikit._oci._reference import Reference
 from ocikit._ops._repos import open_repository
-from ocikit._stages._chain import ANNOTATION_STAGE, EVENT_TYPE, head_tag, stages
+from ocikit._ops._stages import stages
+from ocikit._stages._event import ANNOTATION_STAGE, EVENT_TYPE, head_tag
 from ocikit._store._referrers import fallback_tag, list_referrers
 from ocikit._store._storage import Storage
 from ocikit.errors import GateError, HistoryError, SignatureError
@@ -23,26 +24,11 @@ from ocikit.errors import GateError, HistoryError, SignatureError
 pytestmark = pytest.mark.registry
 
 
-def make_modelkit(storage: Storage, version: str, f1: float) -> Descriptor:
-    config = json.dumps({
-        "manifestVersion": "1.0.0",
-        "package": {"name": "sentiment", "version": version},
-        "model": {"name": "clf", "path": "model.bin", "parameters": {"metrics": {"f1": f1}}},
-    }).encode()
-    layer = f"weights of {version}".encode()
-    config_desc = Descriptor.for_bytes(KITOPS_CONFIG, config)
-    layer_desc = Descriptor.for_bytes("application/vnd.kitops.modelkit.model.v1.tar", layer)
-    storage.push_blob(config_desc, io.BytesIO(config))
-    storage.push_blob(layer_desc, io.BytesIO(layer))
-    return storage.push_manifest(Manifest(config_desc, (layer_desc,)).to_bytes(), MANIFEST, tag=version)
-
-
 @pytest.fixture
 def repo(registry: TestRegistry, home: Path) -> tuple[str, Storage, dict[str, Descriptor]]:
     name = f"{registry.host}/{unique_repo('stages')}"
     storage = open_repository(Reference.parse(name, default_tag=None), home=home, options=registry.options)
-    kits = {v: make_modelkit(storage, v, f1) for v, f1 in (("1.3.0", 0.91), ("1.4.0", 0.93), ("1.5.0", 0.85))}
-    return name, storage, kits
+    return name, storage, make_modelkits(storage)
 
 
 def test_promote_rollback_history(registry: TestRegistry, home: Path,
@@ -101,11 +87,7 @@ def test_forged_head_fails_verify(registry: TestRegistry, home: Path,
     # By hand: the same event with another reason and actor, pushed to the head tag.
     body = json.loads(real.to_bytes())
     body["reason"], body["actor"] = "approved by the board", "mallory"
-    data = json.dumps(body).encode()
-    layer = Descriptor.for_bytes(EVENT_TYPE, data)
-    storage.push_blob(layer, io.BytesIO(data))
-    empty = Descriptor.for_bytes(EMPTY_CONFIG, EMPTY_JSON)
-    forged = Manifest(empty, (layer,), {ANNOTATION_STAGE: "production"}, EVENT_TYPE, kits["1.4.0"])
+    forged = event_manifest(storage, json.dumps(body).encode(), kits["1.4.0"], "production")
     storage.push_manifest(forged.to_bytes(), MANIFEST, tag=head_tag("production"))
 
     assert ocikit.history(name, "production", **opts)[0].actor == "mallory"

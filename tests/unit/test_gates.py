@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ocikit._stages._chain import check_stage_name
+from ocikit._stages._event import check_stage_name
 from ocikit._stages._gates import evaluate, load_policy, parse_expression
 from ocikit.errors import GateError, UsageError
 

@@ -2,75 +2,32 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import io
-import itertools
 import json
 import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from fakes.stages import LockstepStorage, event_manifest, make_modelkit, promote, rollback, ticking_clock
 from ocikit._io._digest import Digest
-from ocikit._oci._model import EMPTY_CONFIG, EMPTY_JSON, KITOPS_CONFIG, MANIFEST, Descriptor, Manifest
+from ocikit._oci._model import EMPTY_CONFIG, EMPTY_JSON, MANIFEST, Descriptor, Manifest
 from ocikit._schemas import validator
-from ocikit._stages._chain import (
-    ANNOTATION_STAGE,
-    EVENT_TYPE,
-    SCHEMA,
-    StageEvent,
-    _push_event,
-    default_actor,
-    head_tag,
-    history_in,
-    list_stages,
-    promote_in,
-    read_event,
-    rollback_in,
-)
+from ocikit._stages._chain import read_event
+from ocikit._stages._event import ANNOTATION_STAGE, EVENT_TYPE, SCHEMA, StageEvent, default_actor, head_tag
 from ocikit._stages._gates import GateResult
+from ocikit._stages._history import history_in, list_stages
+from ocikit._stages._write import push_event
 from ocikit._store._layout import LocalStore
 from ocikit._store._referrers import list_referrers, push_referrer
-from ocikit._store._storage import MemoryStorage, Storage
+from ocikit._store._storage import MemoryStorage
 from ocikit.errors import GateError, HistoryError, NotFoundError, SignatureError, UsageError
-
-MODEL_LAYER = "application/vnd.kitops.modelkit.model.v1.tar"
-
-
-def make_modelkit(storage: Storage, version: str, f1: float, *, tag: str | None = None) -> Descriptor:
-    """A minimal ModelKit: Kitfile-shaped config (package.version, model.parameters.metrics.f1), one layer."""
-    config = json.dumps({
-        "manifestVersion": "1.0.0",
-        "package": {"name": "sentiment", "version": version},
-        "model": {"name": "clf", "path": "model.bin", "parameters": {"metrics": {"f1": f1}}},
-    }).encode()
-    layer = f"weights of {version}".encode()
-    config_desc = Descriptor.for_bytes(KITOPS_CONFIG, config)
-    layer_desc = Descriptor.for_bytes(MODEL_LAYER, layer)
-    storage.push_blob(config_desc, io.BytesIO(config))
-    storage.push_blob(layer_desc, io.BytesIO(layer))
-    manifest = Manifest(config_desc, (layer_desc,))
-    return storage.push_manifest(manifest.to_bytes(), MANIFEST, tag=tag or version)
-
-
-def ticking_clock(start: int = 1_700_000_000) -> Callable[[], dt.datetime]:
-    counter = itertools.count()
-    return lambda: dt.datetime.fromtimestamp(start + 60 * next(counter), dt.timezone.utc)
 
 
 @pytest.fixture
 def storage() -> MemoryStorage:
     return MemoryStorage("registry.test/acme/sentiment")
-
-
-def promote(storage: Storage, ident: str, stage: str, **kw: Any) -> StageEvent:
-    kw.setdefault("reason", f"to {stage}")
-    kw.setdefault("actor", "alice")
-    kw.setdefault("settle", 0.0)
-    return promote_in(storage, ident, stage, **kw)
 
 
 def snapshot(storage: MemoryStorage) -> tuple[dict[str, Digest], set[Digest], set[Digest]]:
@@ -244,18 +201,18 @@ def test_rollback_to_previous_occupant(storage: MemoryStorage) -> None:
     clock = ticking_clock()
     for v in ("1.2.0", "1.3.0", "1.4.0"):
         promote(storage, v, "production", new_stage=True, clock=clock)
-    back = rollback_in(storage, "production", reason="f1 regression in 1.4.0", actor="dave", clock=clock,
+    back = rollback(storage, "production", reason="f1 regression in 1.4.0", actor="dave", clock=clock,
                        settle=0.0)
     assert (back.action, back.modelkit, back.replaced, back.version, back.sequence) == (
         "rollback", v2.digest, v3.digest, "1.3.0", 4)
     assert storage.resolve("production").digest == v2.digest
     assert storage.resolve("1.4.0").digest == v3.digest  # the demoted version stays pullable
     # a second rollback goes further back instead of returning to 1.4.0
-    again = rollback_in(storage, "production", reason="1.3.0 too", actor="dave", clock=clock, settle=0.0)
+    again = rollback(storage, "production", reason="1.3.0 too", actor="dave", clock=clock, settle=0.0)
     assert again.modelkit == v1.digest and again.replaced == v2.digest
     assert storage.resolve("production").digest == v1.digest
     with pytest.raises(NotFoundError, match="no earlier version"):
-        rollback_in(storage, "production", reason="nothing left", actor="dave", settle=0.0)
+        rollback(storage, "production", reason="nothing left", actor="dave", settle=0.0)
     events = history_in(storage, "production", verify=True)
     assert [e.action for e in events] == ["rollback", "rollback", "promote", "promote", "promote"]
     assert [e.sequence for e in events] == [5, 4, 3, 2, 1]
@@ -269,17 +226,17 @@ def test_rollback_to_a_digest(storage: MemoryStorage) -> None:
     promote(storage, "1.1.0", "production")
     before = snapshot(storage)
     with pytest.raises(GateError, match="never held stage production"):
-        rollback_in(storage, "production", to=other.digest, reason="x", actor="a", settle=0.0)
+        rollback(storage, "production", to=other.digest, reason="x", actor="a", settle=0.0)
     assert snapshot(storage) == before
-    event = rollback_in(storage, "production", to=str(v1.digest), reason="back", actor="a", settle=0.0)
+    event = rollback(storage, "production", to=str(v1.digest), reason="back", actor="a", settle=0.0)
     assert event.modelkit == v1.digest
     with pytest.raises(GateError, match="already holds"):
-        rollback_in(storage, "production", to=v1.digest, reason="x", actor="a", settle=0.0)
+        rollback(storage, "production", to=v1.digest, reason="x", actor="a", settle=0.0)
 
 
 def test_rollback_without_history(storage: MemoryStorage) -> None:
     with pytest.raises(NotFoundError, match="no history"):
-        rollback_in(storage, "production", reason="x", actor="a", settle=0.0)
+        rollback(storage, "production", reason="x", actor="a", settle=0.0)
 
 
 # ------------------------------------------------------------------------- chain verification
@@ -291,14 +248,9 @@ def _forge(storage: MemoryStorage, real: StageEvent, subject: Descriptor, *, ref
 
     forged = replace(real, digest=None, **changes)
     if referrer:
-        desc = _push_event(storage, forged, subject)
+        desc = push_event(storage, forged, subject)
     else:
-        body = forged.to_bytes()
-        layer = Descriptor.for_bytes(EVENT_TYPE, body)
-        storage.push_blob(layer, io.BytesIO(body))
-        storage.push_blob(Descriptor.for_bytes(EMPTY_CONFIG, EMPTY_JSON), io.BytesIO(EMPTY_JSON))
-        m = Manifest(Descriptor.for_bytes(EMPTY_CONFIG, EMPTY_JSON), (layer,),
-                     {ANNOTATION_STAGE: forged.stage}, EVENT_TYPE, subject)
+        m = event_manifest(storage, forged.to_bytes(), subject, forged.stage)
         desc = storage.push_manifest(m.to_bytes(), MANIFEST)
     storage.tag(desc, head_tag(real.stage))
     return desc.digest
@@ -387,12 +339,7 @@ def test_broken_links_are_refused(storage: MemoryStorage, changes: dict[str, Any
 def test_event_not_matching_the_schema_is_refused(storage: MemoryStorage) -> None:
     v1 = make_modelkit(storage, "1.0.0", 0.9)
     body = json.dumps({"stage": "production", "sequence": 1, "evil": True}).encode()
-    layer = Descriptor.for_bytes(EVENT_TYPE, body)
-    storage.push_blob(layer, io.BytesIO(body))
-    storage.push_blob(Descriptor.for_bytes(EMPTY_CONFIG, EMPTY_JSON), io.BytesIO(EMPTY_JSON))
-    m = Manifest(Descriptor.for_bytes(EMPTY_CONFIG, EMPTY_JSON), (layer,), {ANNOTATION_STAGE: "production"},
-                 EVENT_TYPE, v1)
-    push = push_referrer(storage, m)
+    push = push_referrer(storage, event_manifest(storage, body, v1, "production"))
     storage.tag(push, head_tag("production"))
     with pytest.raises(HistoryError, match="does not match the stage event schema"):
         history_in(storage, "production")
@@ -419,31 +366,21 @@ def test_read_event_refuses_other_artifacts(storage: MemoryStorage) -> None:
 # ------------------------------------------------------------------------------------ races
 
 
-class SlowStorage(MemoryStorage):
-    """Widens the gaps between reads and writes so concurrent promotions really interleave."""
-
-    def resolve(self, identifier: str) -> Descriptor:
-        time.sleep(0.002)
-        return super().resolve(identifier)
-
-    def tag(self, desc: Descriptor, tag: str) -> None:
-        time.sleep(0.003)
-        super().tag(desc, tag)
-
-
 def test_concurrent_promotions_are_all_recorded() -> None:
-    storage = SlowStorage("registry.test/acme/race")
+    """Every writer reads the same head and passes the check before tagging, every round
+    (:class:`LockstepStorage`): each round's lost writes must be seen and written again."""
     versions = [f"1.{i}.0" for i in range(4)]
+    storage = LockstepStorage("registry.test/acme/race", stage="production", writers=len(versions))
     digests = {make_modelkit(storage, v, 0.9).digest for v in versions}
-    barrier = threading.Barrier(len(versions))
+    start = threading.Barrier(len(versions))
     errors: list[BaseException] = []
     results: list[StageEvent] = []
 
     def run(version: str) -> None:
         try:
-            barrier.wait()
-            results.append(promote_in(storage, version, "production", new_stage=True, reason=f"race {version}",
-                                      actor=version, settle=0.05))
+            start.wait()
+            results.append(promote(storage, version, "production", new_stage=True, reason=f"race {version}",
+                                   actor=version))
         except BaseException as e:  # reported by the assertion below
             errors.append(e)
 
@@ -453,10 +390,12 @@ def test_concurrent_promotions_are_all_recorded() -> None:
     for t in threads:
         t.join()
     assert errors == []
+    assert storage.rounds == len(versions)  # the race really happened: one winner per round
     events = history_in(storage, "production", verify=True)
     assert sorted(e.sequence for e in events) == [1, 2, 3, 4]
     assert {e.modelkit for e in events} == digests  # nobody's event was lost
     assert {e.digest for e in results} == {e.digest for e in events}
+    assert sorted(len(e.abandoned) for e in results) == [0, 1, 2, 3]  # each lost attempt is on record
     assert storage.resolve("production").digest == events[0].modelkit
 
 
@@ -464,7 +403,7 @@ def test_concurrent_promotions_are_all_recorded() -> None:
 def test_lost_head_write_is_detected_and_rewritten(when: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Simulates a registry without compare-and-swap: another writer, which had read the same head,
     overwrites our fresh head (before our read-back, or after it while we settle)."""
-    import ocikit._stages._chain as stages_module
+    import ocikit._stages._write as write_module
 
     storage = MemoryStorage("registry.test/acme/lost")
     make_modelkit(storage, "1.0.0", 0.9)
@@ -480,7 +419,7 @@ def test_lost_head_write_is_detected_and_rewritten(when: str, monkeypatch: pytes
         state["done"] = True
         theirs = replace(base, sequence=2, modelkit=v3.digest, version="3.0.0", replaced=base.modelkit,
                          previous=base.digest, actor="other", reason="theirs", digest=None)
-        original_tag(_push_event(storage, theirs, v3), head_tag("production"))
+        original_tag(push_event(storage, theirs, v3), head_tag("production"))
 
     def racing_tag(desc: Descriptor, tag: str) -> None:
         original_tag(desc, tag)
@@ -492,7 +431,7 @@ def test_lost_head_write_is_detected_and_rewritten(when: str, monkeypatch: pytes
             other_writer()
 
     storage.tag = racing_tag  # type: ignore[method-assign]
-    monkeypatch.setattr(stages_module.time, "sleep", racing_sleep)
+    monkeypatch.setattr(write_module.time, "sleep", racing_sleep)
     ours = promote(storage, "2.0.0", "production", settle=0.5)
     assert state["done"]
     events = history_in(storage, "production", verify=True)
@@ -568,7 +507,7 @@ def test_local_store(tmp_path: Path) -> None:
     promote(repo, "1.0.0", "staging", new_stage=True)
     promote(repo, "1.0.0", "production", new_stage=True)
     promote(repo, "1.1.0", "production", require=["model.parameters.metrics.f1 >= 0.95"])
-    back = rollback_in(repo, "production", reason="regression", actor="eve", settle=0.0)
+    back = rollback(repo, "production", reason="regression", actor="eve", settle=0.0)
     assert back.modelkit == v1.digest
     assert repo.resolve("production").digest == v1.digest
     assert repo.resolve("1.1.0").digest == v2.digest
@@ -671,18 +610,18 @@ def test_rollback_to_a_digest_prefix(storage: MemoryStorage) -> None:
     other = make_modelkit(storage, "9.9.9", 0.9)
     for v in ("1.0.0", "1.1.0", "1.2.0"):
         promote(storage, v, "production", new_stage=v == "1.0.0")
-    event = rollback_in(storage, "production", to=v1.digest.short, reason="back", actor="a", settle=0.0)
+    event = rollback(storage, "production", to=v1.digest.short, reason="back", actor="a", settle=0.0)
     assert event.modelkit == v1.digest  # the 12-hex form 'history' shows
-    event = rollback_in(storage, "production", to=v2.digest.hex[:7], reason="fwd", actor="a", settle=0.0)
+    event = rollback(storage, "production", to=v2.digest.hex[:7], reason="fwd", actor="a", settle=0.0)
     assert event.modelkit == v2.digest  # bare hex, 7 digits
     with pytest.raises(NotFoundError, match=f"no digest starting with {other.digest.hex[:10]}"):
-        rollback_in(storage, "production", to=other.digest.hex[:10], reason="x", actor="a", settle=0.0)
+        rollback(storage, "production", to=other.digest.hex[:10], reason="x", actor="a", settle=0.0)
     with pytest.raises(UsageError, match="not a digest"):
-        rollback_in(storage, "production", to=v1.digest.hex[:6], reason="x", actor="a", settle=0.0)
+        rollback(storage, "production", to=v1.digest.hex[:6], reason="x", actor="a", settle=0.0)
 
 
 def test_an_ambiguous_digest_prefix_names_the_candidates(storage: MemoryStorage) -> None:
-    from ocikit._stages._chain import _match_digest
+    from ocikit._stages._promote import _match_digest
 
     a, b = Digest("sha256", "abcdef1" + "0" * 57), Digest("sha256", "abcdef1" + "1" * 57)
     c = Digest("sha256", "1234567" + "0" * 57)
@@ -695,5 +634,5 @@ def test_an_ambiguous_digest_prefix_names_the_candidates(storage: MemoryStorage)
 
 def test_rollback_of_an_unknown_stage_points_at_ocikit_stages(storage: MemoryStorage) -> None:
     with pytest.raises(NotFoundError, match="no history") as e:
-        rollback_in(storage, "production", reason="x", actor="a", settle=0.0)
+        rollback(storage, "production", reason="x", actor="a", settle=0.0)
     assert "ocikit stages registry.test/acme/sentiment" in (e.value.hint or "")

@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -89,7 +89,23 @@ def parse_expression(text: str) -> Expression:
         raise UsageError("empty gate expression", hint="e.g. --require 'model.parameters.metrics.f1 >= 0.9'")
     if len(text) > _MAX_EXPRESSION:
         raise UsageError(f"gate expression longer than {_MAX_EXPRESSION} characters")
-    pos = _skip_space(text, 0)
+    path, pos = _parse_path(text, _skip_space(text, 0))
+    pos = _skip_space(text, pos)
+    op = next((o for o in OPERATORS if text.startswith(o, pos)), None)
+    if op is None:
+        raise _bad(text, pos, "expected an operator (== != < <= > >=)")
+    value, pos = _parse_literal(text, _skip_space(text, pos + len(op)))
+    pos = _skip_space(text, pos)
+    if pos != len(text):
+        raise _bad(text, pos, f"unexpected {text[pos:]!r} after the value")
+    if op in _ORDERING and (isinstance(value, (str, bool)) or value is None):
+        raise _bad(text, text.find(op), f"{op} needs a number; strings, booleans and null only take == and !=")
+    normal = f"{'.'.join(path)} {op} {_literal_text(value)}"
+    return Expression(normal, tuple(path), op, value)
+
+
+def _parse_path(text: str, pos: int) -> tuple[list[str], int]:
+    """The dotted config path at ``pos``, and the position after it."""
     path: list[str] = []
     while True:
         m = _SEGMENT.match(text, pos)
@@ -100,51 +116,43 @@ def parse_expression(text: str) -> Expression:
         if pos < len(text) and text[pos] == ".":
             pos += 1
             continue
-        break
-    pos = _skip_space(text, pos)
-    op = next((o for o in OPERATORS if text.startswith(o, pos)), None)
-    if op is None:
-        raise _bad(text, pos, "expected an operator (== != < <= > >=)")
-    pos = _skip_space(text, pos + len(op))
-    value: Literal
+        return path, pos
+
+
+def _parse_literal(text: str, pos: int) -> tuple[Literal, int]:
+    """The literal at ``pos`` (quoted string, number, true/false/null), and the position after it."""
     if pos < len(text) and text[pos] in "'\"":
-        quote = text[pos]
+        return _parse_string(text, pos)
+    m = _NUMBER.match(text, pos)
+    word = re.match(r"[a-z]+", text[pos:])
+    if m:
+        literal = m.group()
+        value = float(literal) if any(c in literal for c in ".eE") else int(literal)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise _bad(text, pos, "number out of range")
+        return value, m.end()
+    if word and word.group() in _KEYWORDS:
+        return _KEYWORDS[word.group()], pos + len(word.group())
+    raise _bad(text, pos, "expected a number, a quoted string, true, false or null")
+
+
+def _parse_string(text: str, pos: int) -> tuple[str, int]:
+    """The string quoted at ``pos`` (``\\`` escapes the next character), and the position after it."""
+    quote = text[pos]
+    pos += 1
+    chars: list[str] = []
+    while True:
+        if pos >= len(text):
+            raise _bad(text, pos, "unterminated string")
+        ch = text[pos]
+        if ch == "\\" and pos + 1 < len(text):
+            chars.append(text[pos + 1])
+            pos += 2
+            continue
         pos += 1
-        chars: list[str] = []
-        while True:
-            if pos >= len(text):
-                raise _bad(text, pos, "unterminated string")
-            ch = text[pos]
-            if ch == "\\" and pos + 1 < len(text):
-                chars.append(text[pos + 1])
-                pos += 2
-                continue
-            pos += 1
-            if ch == quote:
-                break
-            chars.append(ch)
-        value = "".join(chars)
-    else:
-        m = _NUMBER.match(text, pos)
-        word = re.match(r"[a-z]+", text[pos:])
-        if m:
-            literal = m.group()
-            value = float(literal) if any(c in literal for c in ".eE") else int(literal)
-            if isinstance(value, float) and not math.isfinite(value):
-                raise _bad(text, pos, "number out of range")
-            pos = m.end()
-        elif word and word.group() in _KEYWORDS:
-            value = _KEYWORDS[word.group()]
-            pos += len(word.group())
-        else:
-            raise _bad(text, pos, "expected a number, a quoted string, true, false or null")
-    pos = _skip_space(text, pos)
-    if pos != len(text):
-        raise _bad(text, pos, f"unexpected {text[pos:]!r} after the value")
-    if op in _ORDERING and (isinstance(value, (str, bool)) or value is None):
-        raise _bad(text, text.find(op), f"{op} needs a number; strings, booleans and null only take == and !=")
-    normal = f"{'.'.join(path)} {op} {_literal_text(value)}"
-    return Expression(normal, tuple(path), op, value)
+        if ch == quote:
+            return "".join(chars), pos
+        chars.append(ch)
 
 
 def _literal_text(value: Literal) -> str:
@@ -281,6 +289,9 @@ class Policy:
         )
 
 
+#: ``check(name, where)`` raises UsageError for a name that is not a valid stage name
+StageNameCheck = Callable[[str, str], None]
+
 _POLICY_KEYS = {"version", "allow_unlisted", "stages"}
 _STAGE_KEYS = {"require", "from", "signed_by"}
 
@@ -293,33 +304,14 @@ def _string_list(value: Any, where: str) -> list[str]:
     raise UsageError(f"{where} must be a string or a list of strings")
 
 
-def load_policy(path: str | os.PathLike[str], *, stage_name_check: Any = None) -> Policy:
+def load_policy(path: str | os.PathLike[str], *, stage_name_check: StageNameCheck | None = None) -> Policy:
     """Load and validate a policy file. Key paths in ``signed_by`` are relative to the file.
 
     ``stage_name_check(name, where)`` validates stage names (the stages module passes its own).
     Raises UsageError naming the file and field on any problem.
     """
-
     source = Path(path)
-    try:
-        text = source.read_text(encoding="utf-8")
-    except OSError as e:
-        raise UsageError(f"cannot read policy file {source}: {e.strerror or e}",
-                         hint="pass an existing YAML file to --policy") from e
-    from ocikit._kitfile._model import parse_parameters
-    from ocikit.errors import KitfileError
-
-    # The hardened loader Kitfiles use: no object tags, no aliases bombs, and a duplicate key is
-    # an error instead of silently letting the last one win (a second 'production:' would
-    # quietly replace the first stage's rules).
-    try:
-        raw = parse_parameters(text, str(source))
-    except KitfileError as e:
-        raise UsageError(f"policy file {source} is not valid YAML: {e}", hint=e.hint) from e
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, dict):
-        raise UsageError(f"policy file {source}: the top level must be a mapping")
+    raw = _read_policy_file(source)
     unknown = set(raw) - _POLICY_KEYS
     if unknown:
         raise UsageError(f"policy file {source}: unknown key {sorted(map(str, unknown))[0]!r}",
@@ -334,31 +326,60 @@ def load_policy(path: str | os.PathLike[str], *, stage_name_check: Any = None) -
         raise UsageError(f"policy file {source}: stages must map stage names to rules")
     stages: dict[str, StagePolicy] = {}
     for name, rules in stages_raw.items():
-        where = f"policy file {source}: stages.{name}"
-        if not isinstance(name, str):
-            raise UsageError(f"{where}: stage names must be strings")
-        if stage_name_check is not None:
-            stage_name_check(name, where)
-        rules = rules or {}
-        if not isinstance(rules, dict):
-            raise UsageError(f"{where} must be a mapping with require, from, signed_by")
-        bad = set(rules) - _STAGE_KEYS
-        if bad:
-            raise UsageError(f"{where}: unknown key {sorted(map(str, bad))[0]!r}",
-                             hint="known keys: require, from, signed_by")
-        require: list[Expression] = []
-        for i, text_expr in enumerate(_string_list(rules.get("require", []), f"{where}.require")):
-            try:
-                require.append(parse_expression(text_expr))
-            except UsageError as e:
-                raise UsageError(f"{where}.require[{i}]: {e}", hint=e.hint) from e
-        from_stages = _string_list(rules.get("from", []), f"{where}.from")
-        for other in from_stages:
-            if stage_name_check is not None:
-                stage_name_check(other, f"{where}.from")
-        keys = tuple(source.parent / k for k in _string_list(rules.get("signed_by", []), f"{where}.signed_by"))
-        stages[name] = StagePolicy(name, tuple(require), tuple(from_stages), keys)
+        stages[name] = _stage_policy(source, name, rules, stage_name_check)
     return Policy(str(source), stages, allow)
+
+
+def _read_policy_file(source: Path) -> dict[Any, Any]:
+    """The policy file's top-level mapping (empty for an empty file). Raises UsageError."""
+    try:
+        text = source.read_text(encoding="utf-8")
+    except OSError as e:
+        raise UsageError(f"cannot read policy file {source}: {e.strerror or e}",
+                         hint="pass an existing YAML file to --policy") from e
+    from ocikit._kitfile._yaml import parse_parameters
+    from ocikit.errors import KitfileError
+
+    # The hardened loader Kitfiles use: no object tags, no aliases bombs, and a duplicate key is
+    # an error instead of silently letting the last one win (a second 'production:' would
+    # quietly replace the first stage's rules).
+    try:
+        raw = parse_parameters(text, str(source))
+    except KitfileError as e:
+        raise UsageError(f"policy file {source} is not valid YAML: {e}", hint=e.hint) from e
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise UsageError(f"policy file {source}: the top level must be a mapping")
+    return raw
+
+
+def _stage_policy(source: Path, name: Any, rules: Any, stage_name_check: StageNameCheck | None) -> StagePolicy:
+    """The rules of one stage of the policy file ``source``. Raises UsageError naming the field."""
+    where = f"policy file {source}: stages.{name}"
+    if not isinstance(name, str):
+        raise UsageError(f"{where}: stage names must be strings")
+    if stage_name_check is not None:
+        stage_name_check(name, where)
+    rules = rules or {}
+    if not isinstance(rules, dict):
+        raise UsageError(f"{where} must be a mapping with require, from, signed_by")
+    bad = set(rules) - _STAGE_KEYS
+    if bad:
+        raise UsageError(f"{where}: unknown key {sorted(map(str, bad))[0]!r}",
+                         hint="known keys: require, from, signed_by")
+    require: list[Expression] = []
+    for i, text_expr in enumerate(_string_list(rules.get("require", []), f"{where}.require")):
+        try:
+            require.append(parse_expression(text_expr))
+        except UsageError as e:
+            raise UsageError(f"{where}.require[{i}]: {e}", hint=e.hint) from e
+    from_stages = _string_list(rules.get("from", []), f"{where}.from")
+    for other in from_stages:
+        if stage_name_check is not None:
+            stage_name_check(other, f"{where}.from")
+    keys = tuple(source.parent / k for k in _string_list(rules.get("signed_by", []), f"{where}.signed_by"))
+    return StagePolicy(name, tuple(require), tuple(from_stages), keys)
 
 
 def parse_all(texts: Iterable[str]) -> tuple[Expression, ...]:

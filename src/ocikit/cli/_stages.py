@@ -11,7 +11,7 @@ import click
 
 from ocikit._config import RegistryOptions
 from ocikit._io._digest import Digest
-from ocikit._stages._chain import StageEvent
+from ocikit._stages._event import StageEvent
 from ocikit.cli._context import get_context
 from ocikit.cli._options import (
     json_option,
@@ -78,7 +78,7 @@ def promote_cmd(reference: str, stage: str, new_stage: bool, allow_broken_histor
       ocikit promote reg/acme/sentiment:1.4.0 --to production --reason "passed shadow" \\
           --require 'model.parameters.metrics.f1 >= 0.90' --policy stages.yaml
     """
-    from ocikit._stages._chain import promote
+    from ocikit._ops._stages import promote
 
     password = read_password(password_stdin, needed=key is not None)
     event = promote(reference, stage, reason=reason, actor=actor, require=tuple(require), policy=policy,
@@ -110,7 +110,7 @@ def rollback_cmd(repository: str, stage: str, to: str | None, reason: str, polic
     Repeated rollbacks walk further back.
       ocikit rollback reg/acme/sentiment --stage production --reason "f1 regression in 1.4.0"
     """
-    from ocikit._stages._chain import rollback
+    from ocikit._ops._stages import rollback
 
     password = read_password(password_stdin, needed=key is not None)
     event = rollback(repository, stage, to=to, reason=reason, actor=actor, policy=policy, key=key,
@@ -124,7 +124,7 @@ def rollback_cmd(repository: str, stage: str, to: str | None, reason: str, polic
 @network_options
 def stages_cmd(repository: str, registry_options: RegistryOptions, as_json: bool) -> None:
     """Each stage of REPOSITORY: digest, version, since when, by whom."""
-    from ocikit._stages._chain import stages
+    from ocikit._ops._stages import stages
 
     found = stages(repository, home=get_context().home, options=registry_options)
     if as_json:
@@ -159,7 +159,7 @@ def history_cmd(repository: str, stage: str, verify: bool, key: str | None,
     exits 3 (HistoryError).
       ocikit history reg/acme/sentiment --stage production --verify --key cosign.pub
     """
-    from ocikit._stages._chain import history
+    from ocikit._ops._stages import history
 
     events = history(repository, stage, verify=verify, key=key, home=get_context().home,
                      options=registry_options)
