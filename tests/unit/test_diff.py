@@ -10,11 +10,13 @@ from typing import Any
 import pytest
 
 from ocikit._io._digest import Digest
-from ocikit._kitfile._model import Kitfile, LayerInfo
+from ocikit._kitfile._elements import LayerInfo
+from ocikit._kitfile._model import Kitfile
 from ocikit._layers._types import layer_media_type
+from ocikit._modelkit._view import read_modelkit
 from ocikit._oci._model import KITOPS_CONFIG, MANIFEST, Descriptor, Manifest
 from ocikit._oci._reference import Reference
-from ocikit._ops._diff import FieldChange, diff_storages, field_changes, read_modelkit
+from ocikit._ops._diff import FieldChange, diff_storages, field_changes
 from ocikit._ops._lineage import lineage_of
 from ocikit._store._storage import MemoryStorage
 from ocikit._trust._sbom import SBOM_MEDIA_TYPE, attach_sbom

@@ -25,8 +25,8 @@ from typing import Any
 
 from ocikit._config import RegistryOptions
 from ocikit._io._digest import Digest
+from ocikit._modelkit._view import LayerSummary, read_modelkit
 from ocikit._oci._reference import Reference
-from ocikit._ops._diff import LayerSummary, read_modelkit
 from ocikit._stages._event import HEAD_PREFIX as _STAGE_HEAD
 from ocikit._store._storage import Storage
 from ocikit.errors import InvalidReference, NotAModelKitError, NotFoundError, UsageError, VerificationError
