@@ -311,3 +311,32 @@ def test_stale_staging_of_killed_unpack_is_removed_live_one_kept(kit: str, home:
         os.close(fd)
     unpack(kit, out, filters=["docs"], home=home)  # the lock is free now: removed too
     assert sorted(p.name for p in out.iterdir()) == ["README.md", "model", "tokenizer"]
+
+
+def test_a_compressed_layer_whose_content_is_not_its_diff_id_is_refused(home: Path, tmp_path: Path) -> None:
+    """The blob matches its digest, but the config's diffId (the uncompressed tar) does not."""
+    import json
+
+    from ocikit._io._digest import Digest
+    from ocikit._oci._model import MANIFEST, Descriptor, Manifest
+    from ocikit._store._layout import LocalStore
+    from ocikit.errors import DigestMismatchError
+
+    ctx = tmp_path / "ctx"
+    (ctx / "model").mkdir(parents=True)
+    (ctx / "model" / "w.bin").write_bytes(b"weights" * 100)
+    (ctx / "Kitfile").write_text("manifestVersion: 1.0.0\nmodel:\n  path: model\n")
+    result = pack(ctx, tag="t/diffid:1", home=home, sbom=False, compression="gzip")
+    store = LocalStore.at_home(home)
+    config = json.loads(store.blob_path(result.manifest.config.digest).read_bytes())
+    wrong = Digest.of_bytes(b"something else")
+    config["model"]["diffId"] = str(wrong)
+    data = json.dumps(config).encode()
+    config_desc = Descriptor(result.manifest.config.media_type, store.put_bytes(data), len(data))
+    manifest = Manifest(config_desc, result.manifest.layers, result.manifest.annotations,
+                        result.manifest.artifact_type, None, MANIFEST)
+    store.repository("localhost/t/diffid").push_manifest(manifest.to_bytes(), MANIFEST, tag="bad")
+    out = tmp_path / "out"
+    with pytest.raises(DigestMismatchError, match=f"uncompressed content does not match its digest {wrong}"):
+        unpack("t/diffid:bad", out, home=home)
+    assert not out.exists()
