@@ -1,8 +1,8 @@
-"""A ModelKit as diff and lineage see it: its digest, its Kitfile, and each layer tied to the
-Kitfile element it came from (kind + name or path, so versions can be compared element by element).
+"""A ModelKit as diff and lineage see it: its digest, its Kitfile, each layer tied to its element.
 
-Reads the manifest and the config only (``_modelpack.read_model``: a KitOps ModelKit or a CNCF
-ModelPack), never a layer, from any ``Storage``.
+Layers are keyed by kind + the element's name or path, so versions can be compared element by
+element. Reads the manifest and the config only (``_modelpack.read_model``: a KitOps ModelKit or a
+CNCF ModelPack), never a layer, from any ``Storage``.
 """
 
 from __future__ import annotations

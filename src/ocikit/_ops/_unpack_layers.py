@@ -1,5 +1,4 @@
-"""Which layers an unpack extracts: the ModelKit read, its layers paired with Kitfile elements,
-the filters applied, and the parent chain walked.
+"""Which layers an unpack extracts: layers paired with Kitfile elements, filtered, parents first.
 
 Layers are matched to Kitfile elements by counting per kind in manifest order, as kit does; the
 config's per-layer digest must equal the manifest's. Parent ModelKits (``model.path`` is a
