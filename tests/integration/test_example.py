@@ -20,8 +20,8 @@ SCRIPT = ROOT / "examples" / "train_and_release.py"
 def test_train_and_release_pushes_a_signed_modelkit_with_metrics(registry: TestRegistry, tmp_path: Path) -> None:
     from ocikit._oci._model import KITOPS_CONFIG
     from ocikit._registry._client import Registry
+    from ocikit._store._referrers import signature_tag
     from ocikit._store._storage import read_blob, read_manifest
-    from ocikit._trust._signing import signature_tag
 
     repository = unique_repo("example")
     env = {**os.environ, "OCIKIT_HOME": str(tmp_path / "home"), "SOURCE_DATE_EPOCH": "1700000000"}

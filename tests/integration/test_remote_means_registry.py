@@ -11,7 +11,7 @@ import pytest
 from _registry_fixtures import TestRegistry, unique_repo
 from conftest import Cli  # type: ignore[import-not-found]
 from ocikit._registry._client import Registry
-from ocikit._trust._signing import signature_tag
+from ocikit._store._referrers import signature_tag
 
 pytestmark = pytest.mark.registry
 

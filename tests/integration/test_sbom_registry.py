@@ -24,9 +24,10 @@ from ocikit._io._digest import Digest
 from ocikit._oci._reference import Reference
 from ocikit._ops._pack import pack
 from ocikit._ops._repos import local_repository
+from ocikit._ops._trust import sbom
 from ocikit._registry._client import Registry
 from ocikit._store._referrers import fallback_tag, list_referrers
-from ocikit._trust._sbom import SBOM_MEDIA_TYPE, find_sbom, sbom, verify_files
+from ocikit._trust._sbom import SBOM_MEDIA_TYPE, find_sbom, verify_files
 from ocikit.errors import NetworkError
 
 pytestmark = pytest.mark.registry

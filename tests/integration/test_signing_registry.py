@@ -18,19 +18,13 @@ import cosign_verifier
 from _registry_fixtures import TestRegistry, unique_repo
 from ocikit._oci._model import KITOPS_CONFIG, MANIFEST, Descriptor, Manifest
 from ocikit._oci._reference import Reference
+from ocikit._ops._trust import sign, verify
 from ocikit._registry._client import Registry
 from ocikit._store._layout import LocalStore
+from ocikit._store._referrers import signature_tag
 from ocikit._store._storage import Storage
-from ocikit._trust._signing import (
-    SIMPLESIGNING,
-    keygen,
-    sign,
-    sign_descriptor,
-    signature_tag,
-    simple_signing_payload,
-    verify,
-    verify_descriptor,
-)
+from ocikit._trust._signing import keygen, sign_descriptor, verify_descriptor
+from ocikit._trust._simple_signing import SIMPLESIGNING, simple_signing_payload
 from ocikit.errors import NotFoundError, SignatureError
 
 pytestmark = pytest.mark.registry

@@ -33,7 +33,8 @@ from ocikit._oci._model import EMPTY_CONFIG, MANIFEST, Descriptor, Manifest
 from ocikit._oci._reference import Reference
 from ocikit._store._referrers import list_referrers
 from ocikit._store._storage import MemoryStorage
-from ocikit._trust import _sbom as _sbom
+from ocikit._trust import _sbom_build as _sbom_build
+from ocikit._trust._provenance import pickle_kind
 from ocikit._trust._sbom import (
     EXECUTABLE_DESERIALIZATION,
     SBOM_MEDIA_TYPE,
@@ -206,13 +207,13 @@ def test_pickle_formats_flagged_and_safetensors_not(project: Path) -> None:
 def test_pickle_detection_by_extension_and_content(tmp_path: Path) -> None:
     raw = tmp_path / "weights.data"
     raw.write_bytes(b"\x80\x04\x95" + b"\x00" * 10)  # pickle protocol 4 under an innocent name
-    assert _sbom.pickle_kind("weights.data", raw) == ("pickle", "content")
-    assert _sbom.pickle_kind("m.joblib", None) == ("joblib", "extension")
-    assert _sbom.pickle_kind("M.PTH", None) == ("pytorch", "extension")
+    assert pickle_kind("weights.data", raw) == ("pickle", "content")
+    assert pickle_kind("m.joblib", None) == ("joblib", "extension")
+    assert pickle_kind("M.PTH", None) == ("pytorch", "extension")
     text = tmp_path / "notes.bin"
     text.write_bytes(b"hello")
-    assert _sbom.pickle_kind("notes.bin", text) is None
-    assert _sbom.pickle_kind("m.safetensors", None) is None
+    assert pickle_kind("notes.bin", text) is None
+    assert pickle_kind("m.safetensors", None) is None
 
 
 def test_only_safetensors_model_is_not_flagged(tmp_path: Path) -> None:
@@ -302,13 +303,13 @@ def test_dependency_file_changed_after_packing_is_an_error(project: Path) -> Non
 
 
 def test_invalid_sbom_is_never_returned(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    original = _sbom._Builder._patch
+    original = _sbom_build._Builder._patch
 
     def corrupt(self: Any, doc: dict[str, Any], files: Any) -> None:
         original(self, doc, files)
         doc["components"][0]["type"] = "not-a-type"
 
-    monkeypatch.setattr(_sbom._Builder, "_patch", corrupt)
+    monkeypatch.setattr(_sbom_build._Builder, "_patch", corrupt)
     with pytest.raises(OcikitError, match=re.escape("not valid CycloneDX 1.6")):
         build(project)
 

@@ -1,7 +1,7 @@
 """Signing and verification on MemoryStorage and on the local store (an OCI layout).
 
 Every signature made here is also checked by tests/cosign_verifier.py, which is written from the
-cosign spec and does not share code with ocikit._trust._signing.
+cosign spec and does not share code with ocikit._trust._signing or _simple_signing.
 """
 
 from __future__ import annotations
@@ -24,18 +24,16 @@ from ocikit._io._digest import Digest
 from ocikit._oci._model import INDEX, KITOPS_CONFIG, MANIFEST, Descriptor, Index, Manifest
 from ocikit._oci._reference import Reference
 from ocikit._store._layout import LocalStore
+from ocikit._store._referrers import signature_tag
 from ocikit._store._storage import MemoryStorage, Storage
 from ocikit._trust._keys import load_private_key
-from ocikit._trust._signing import (
+from ocikit._trust._signing import keygen, sign_descriptor, verify_descriptor
+from ocikit._trust._simple_signing import (
     MAX_SIGNATURES,
     SIGNATURE_ANNOTATION,
     SIMPLESIGNING,
-    keygen,
-    sign_descriptor,
     signature_config,
-    signature_tag,
     simple_signing_payload,
-    verify_descriptor,
 )
 from ocikit.errors import KeyFileError, NotFoundError, SignatureError
 

@@ -1,21 +1,5 @@
-"""cosign-compatible signatures of manifest digests (key-based, legacy ``.sig`` tag scheme).
-
-Format, exactly as cosign writes and checks it (``signing-sbom.md`` §1.2-1.6; sigstore/cosign
-``specs/SIGNATURE_SPEC.md``, ``pkg/oci/static``, ``pkg/cosign/verify.go``):
-
-* the **payload** is simple-signing JSON naming the manifest digest and the repository,
-  Go-compact and in Go struct order::
-
-    {"critical":{"identity":{"docker-reference":"<registry>/<repository>"},
-                 "image":{"docker-manifest-digest":"sha256:<hex>"},
-                 "type":"cosign container image signature"},
-     "optional":null}                       # or {"k":"v",...} (keys sorted) with -a k=v
-
-* the **signature** is ECDSA P-256 over SHA-256 of the payload bytes, ASN.1 DER, standard base64;
-* both live in the **same repository** under the tag ``sha256-<hex>.sig``: an OCI image manifest
-  (config ``application/vnd.oci.image.config.v1+json``) with one layer per signature, layer
-  media type ``application/vnd.dev.cosign.simplesigning.v1+json``, layer blob = the payload,
-  layer annotation ``dev.cosignproject.cosign/signature`` = the base64 signature.
+"""cosign-compatible signatures of manifest digests (key-based, legacy ``.sig`` tag scheme): sign a
+manifest in a storage, verify one, make a key pair. The bytes on the wire are ``_simple_signing``'s.
 
 Verification is a conjunction (``reliability.md`` §1.12): at least one layer whose signature
 verifies over the exact blob bytes with the given key AND whose payload names the digest being
@@ -24,13 +8,12 @@ is a failure, never a vacuous success. Callers then use content **by the verifie
 not resolve the tag again.
 
 Everything here talks to a :class:`~ocikit._store._storage.Storage`, so the local store and a registry
-behave the same, and any manifest (a ModelKit, a stage event) can be signed.
+behave the same, and any manifest (a ModelKit, a stage event) can be signed. Turning a reference
+into a storage is ``_ops._trust``'s job (``sign``, ``verify``).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import io
 import json
 import logging
@@ -41,14 +24,28 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ocikit._config import RegistryOptions
 from ocikit._io._digest import Digest
-from ocikit._oci._model import MANIFEST, Descriptor, go_json
+from ocikit._oci._model import MANIFEST, Descriptor
 from ocikit._oci._reference import Reference
-from ocikit._ops._repos import locate
 from ocikit._store._referrers import signature_tag
 from ocikit._store._storage import Storage, read_blob
 from ocikit._trust._keys import load_private_key, load_public_key, resolve_password, write_keypair
+from ocikit._trust._simple_signing import (
+    MAX_PAYLOAD,
+    MAX_SIGNATURES,
+    OCI_IMAGE_CONFIG,
+    SIGNATURE_ANNOTATION,
+    SIMPLESIGNING,
+    docker_reference,
+    ggcr_descriptor,
+    identity_key,
+    parse_strict_payload,
+    sign_bytes,
+    signature_config,
+    signature_manifest,
+    signature_ok,
+    simple_signing_payload,
+)
 from ocikit.errors import (
     DigestMismatchError,
     NotFoundError,
@@ -65,145 +62,19 @@ if TYPE_CHECKING:  # pragma: no cover
     )
 
 __all__ = [
-    "OCI_IMAGE_CONFIG",
-    "PAYLOAD_TYPE",
-    "SIGNATURE_ANNOTATION",
-    "SIMPLESIGNING",
     "SignResult",
     "VerifiedSignature",
     "VerifyResult",
-    "docker_reference",
     "keygen",
-    "sign",
     "sign_descriptor",
-    "signature_config",
+    "sign_manifest",
     "signature_tag",
-    "simple_signing_payload",
-    "verify",
     "verify_descriptor",
 ]
 
 log = logging.getLogger(__name__)
 
-SIMPLESIGNING = "application/vnd.dev.cosign.simplesigning.v1+json"
-SIGNATURE_ANNOTATION = "dev.cosignproject.cosign/signature"
-OCI_IMAGE_CONFIG = "application/vnd.oci.image.config.v1+json"
-PAYLOAD_TYPE = "cosign container image signature"
-
-#: cosign's ``maxLayers``: a ``.sig`` manifest with more layers is refused (CVE-2023-46737).
-MAX_SIGNATURES = 1000
-#: A payload is a few hundred bytes; cosign's own cap is 128 MiB, ours is far smaller.
-MAX_PAYLOAD = 1024 * 1024
 _RETRIES = 5
-
-_ZERO_TIME = "0001-01-01T00:00:00Z"
-_DOCKER_HUB = ("docker.io", "index.docker.io", "registry-1.docker.io")
-
-
-# ------------------------------------------------------------------------------------ wire format
-
-
-def docker_reference(ref: Reference) -> str:
-    """The identity a payload names: ``registry/repository`` without tag or digest."""
-    return ref.name
-
-
-def _identity_key(name: str) -> str:
-    """Normalise Docker Hub spellings so ``docker.io/x`` and ``index.docker.io/library/x`` match."""
-    registry, _, repository = name.partition("/")
-    if registry in _DOCKER_HUB:
-        if "/" not in repository:
-            repository = f"library/{repository}"
-        return f"docker.io/{repository}"
-    return name
-
-
-def simple_signing_payload(
-    reference: str, digest: Digest, annotations: Mapping[str, str] | None = None
-) -> bytes:
-    """The simple-signing payload bytes, as cosign's Go ``json.Marshal`` writes them.
-
-    sigstore/sigstore ``pkg/signature/payload/payload.go``: fields in declaration order, no
-    ``omitempty`` on ``optional`` (so ``null`` without annotations), map keys sorted.
-    """
-    optional = None if not annotations else {k: annotations[k] for k in sorted(annotations)}
-    return go_json({
-        "critical": {
-            "identity": {"docker-reference": reference},
-            "image": {"docker-manifest-digest": str(digest)},
-            "type": PAYLOAD_TYPE,
-        },
-        "optional": optional,
-    })
-
-
-def signature_config(payload_digests: list[Digest]) -> bytes:
-    """The ``.sig`` image's config blob, as go-containerregistry builds it for cosign.
-
-    ``mutate.Append`` on ``empty.Image`` (ggcr ``pkg/v1/config.go`` field order): one ``diff_id``
-    and one zero-time history entry per signature layer.
-    """
-    return go_json({
-        "architecture": "",
-        "created": _ZERO_TIME,
-        "history": [{"created": _ZERO_TIME} for _ in payload_digests],
-        "os": "",
-        "rootfs": {"type": "layers", "diff_ids": [str(d) for d in payload_digests]},
-        "config": {},
-    })
-
-
-def _ggcr_descriptor(media_type: str, digest: Digest, size: int) -> dict[str, Any]:
-    # go-containerregistry's v1.Descriptor order is mediaType, size, digest (unlike the OCI one).
-    return {"mediaType": media_type, "size": size, "digest": str(digest)}
-
-
-def _signature_manifest(config: bytes, layers: list[dict[str, Any]]) -> bytes:
-    return go_json({
-        "schemaVersion": 2,
-        "mediaType": MANIFEST,
-        "config": _ggcr_descriptor(OCI_IMAGE_CONFIG, Digest.of_bytes(config), len(config)),
-        "layers": layers,
-    })
-
-
-def _parse_strict_payload(data: bytes) -> dict[str, Any]:
-    """Parse a payload under containers/image's strict rules (``sigstore_payload.go``).
-
-    Exactly ``critical``/``optional`` at the top, exactly ``type``/``image``/``identity`` in
-    ``critical``, exactly one key in each of those; duplicate keys anywhere are refused.
-    """
-
-    def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for k, v in pairs:
-            if k in out:
-                raise ValueError(f"duplicate key {k!r}")
-            out[k] = v
-        return out
-
-    def exact(obj: Any, keys: set[str], where: str) -> dict[str, Any]:
-        if not isinstance(obj, dict) or set(obj) != keys:
-            raise ValueError(f"{where} must have exactly {sorted(keys)}")
-        return obj
-
-    obj = exact(json.loads(data, object_pairs_hook=no_duplicates), {"critical", "optional"}, "payload")
-    critical = exact(obj["critical"], {"type", "image", "identity"}, "critical")
-    image = exact(critical["image"], {"docker-manifest-digest"}, "critical.image")
-    identity = exact(critical["identity"], {"docker-reference"}, "critical.identity")
-    if critical["type"] != PAYLOAD_TYPE:
-        raise ValueError(f"critical.type is {critical['type']!r}, not {PAYLOAD_TYPE!r}")
-    if not isinstance(image["docker-manifest-digest"], str) or not isinstance(identity["docker-reference"], str):
-        raise ValueError("docker-manifest-digest and docker-reference must be strings")
-    optional = obj["optional"]
-    if optional is not None:
-        if not isinstance(optional, dict):
-            raise ValueError("optional must be null or an object")
-        if "creator" in optional and not isinstance(optional["creator"], str):
-            raise ValueError("optional.creator must be a string")
-        if "timestamp" in optional and (type(optional["timestamp"]) is not int):
-            raise ValueError("optional.timestamp must be an integer")
-    return obj
 
 
 # --------------------------------------------------------------------------------------- results
@@ -270,32 +141,8 @@ class SignResult:
         }
 
 
+
 # ------------------------------------------------------------------------------------------- sign
-
-
-def _sign_bytes(key: EllipticCurvePrivateKey, payload: bytes) -> str:
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import ec
-
-    return base64.b64encode(key.sign(payload, ec.ECDSA(hashes.SHA256()))).decode("ascii")
-
-
-def _signature_ok(key: EllipticCurvePublicKey, payload: bytes, b64: object) -> bool:
-    from cryptography.exceptions import InvalidSignature
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import ec
-
-    if not isinstance(b64, str) or not b64:
-        return False
-    try:
-        signature = base64.b64decode(b64, validate=True)
-    except (binascii.Error, ValueError):
-        return False
-    try:
-        key.verify(signature, payload, ec.ECDSA(hashes.SHA256()))
-    except InvalidSignature:
-        return False
-    return True
 
 
 def _read_signature_manifest(storage: Storage, tag: str) -> dict[str, Any] | None:
@@ -334,7 +181,7 @@ def _is_duplicate(layer: Any, payload_digest: Digest, public: EllipticCurvePubli
     annotations = layer.get("annotations") or {}
     if not isinstance(annotations, dict) or set(annotations) != {SIGNATURE_ANNOTATION}:
         return False
-    return _signature_ok(public, payload, annotations[SIGNATURE_ANNOTATION])
+    return signature_ok(public, payload, annotations[SIGNATURE_ANNOTATION])
 
 
 def _manifest_descriptor(storage: Storage, ref: Reference, desc: Descriptor) -> None:
@@ -342,7 +189,7 @@ def _manifest_descriptor(storage: Storage, ref: Reference, desc: Descriptor) -> 
         raise NotFoundError(f"{ref.name}@{desc.digest} is not in {storage.name}; nothing to sign")
 
 
-def _sign(
+def sign_manifest(
     storage: Storage,
     ref: Reference,
     desc: Descriptor,
@@ -350,12 +197,14 @@ def _sign(
     *,
     annotations: Mapping[str, str] | None,
 ) -> tuple[Descriptor, bool]:
+    """Sign ``desc`` in ``storage`` with the loaded ``key``: (the ``.sig`` manifest, whether a
+    signature was added; False when an equivalent one by this key was already there)."""
     _manifest_descriptor(storage, ref, desc)
     payload = simple_signing_payload(docker_reference(ref), desc.digest, annotations)
     payload_desc = Descriptor(SIMPLESIGNING, Digest.of_bytes(payload), len(payload))
     public = key.public_key()
     tag = signature_tag(desc.digest)
-    signature = _sign_bytes(key, payload)
+    signature = sign_bytes(key, payload)
     if not storage.has_blob(payload_desc):
         storage.push_blob(payload_desc, io.BytesIO(payload))
     for attempt in range(_RETRIES):
@@ -367,7 +216,7 @@ def _sign(
         if len(layers) >= MAX_SIGNATURES:
             raise SignatureError(f"{storage.name}:{tag} already holds {MAX_SIGNATURES} signatures")
         layers.append({
-            **_ggcr_descriptor(SIMPLESIGNING, payload_desc.digest, payload_desc.size),
+            **ggcr_descriptor(SIMPLESIGNING, payload_desc.digest, payload_desc.size),
             "annotations": {SIGNATURE_ANNOTATION: signature},
         })
         digests = [d for d in (_layer_digest(layer) for layer in layers) if d is not None]
@@ -375,7 +224,7 @@ def _sign(
         config_desc = Descriptor(OCI_IMAGE_CONFIG, Digest.of_bytes(config), len(config))
         if not storage.has_blob(config_desc):
             storage.push_blob(config_desc, io.BytesIO(config))
-        pushed = storage.push_manifest(_signature_manifest(config, layers), MANIFEST, tag=tag)
+        pushed = storage.push_manifest(signature_manifest(config, layers), MANIFEST, tag=tag)
         # Signers append by read-modify-write and registries do not honour If-Match: read back and
         # retry if a concurrent signer replaced the manifest (cosign itself just loses the write).
         after = _read_signature_manifest(storage, tag) or {}
@@ -400,7 +249,7 @@ def sign_descriptor(
     """Sign the manifest ``desc`` in ``storage`` (repository ``ref.name``); return the ``.sig``
     manifest's descriptor. Re-signing with the same key and payload adds nothing."""
     key = load_private_key(private_key_path, password)
-    return _sign(storage, ref, desc, key, annotations=annotations)[0]
+    return sign_manifest(storage, ref, desc, key, annotations=annotations)[0]
 
 
 # ----------------------------------------------------------------------------------------- verify
@@ -425,17 +274,17 @@ def _check_layer(
         return None, 1, f"a signature payload is corrupt ({e})"
     except NotFoundError:
         return None, 1, f"the signature payload {layer.digest} is missing"
-    if not _signature_ok(key, payload, layer.annotations[SIGNATURE_ANNOTATION]):
+    if not signature_ok(key, payload, layer.annotations[SIGNATURE_ANNOTATION]):
         return None, 2, "no signature verifies with this key (wrong key, or a tampered payload)"
     try:
-        obj = _parse_strict_payload(payload)
+        obj = parse_strict_payload(payload)
     except ValueError as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         return None, 3, f"the signed payload is malformed: {e}"
     named = obj["critical"]["image"]["docker-manifest-digest"]
     if named != str(digest):
         return None, 5, f"the signature is for {named}, not {digest} (the content changed after signing?)"
     claimed = obj["critical"]["identity"]["docker-reference"]
-    if _identity_key(claimed) != _identity_key(identity):
+    if identity_key(claimed) != identity_key(identity):
         return None, 4, f"the signature is for repository {claimed}, not {identity}"
     optional = obj["optional"] or {}
     for k, v in annotations.items():
@@ -498,11 +347,7 @@ def verify_descriptor(
     )
 
 
-# ----------------------------------------------------------------------------------- public API
-
-
-def _as_reference(reference: str | Reference) -> Reference:
-    return reference if isinstance(reference, Reference) else Reference.parse(reference)
+# ------------------------------------------------------------------------------------------- keys
 
 
 def keygen(
@@ -518,52 +363,3 @@ def keygen(
     pw = resolve_password(password)
     return write_keypair(prefix, pw, force=force, cosign_format=cosign_format)
 
-
-def sign(
-    reference: str | Reference,
-    key: str | os.PathLike[str],
-    *,
-    password: str | bytes | None = None,
-    annotations: Mapping[str, str] | None = None,
-    home: str | os.PathLike[str] | None = None,
-    options: RegistryOptions | None = None,
-) -> SignResult:
-    """Sign the manifest ``reference`` resolves to, where ``_repos.locate`` says (the registry it
-    names, the local store for local references or offline); the signature is written to the
-    same repository under ``sha256-<hex>.sig``."""
-    ref = _as_reference(reference)
-    private = load_private_key(key, password)  # a bad key/password fails before any network traffic
-    storage = locate(ref, home=home, options=options)
-    desc = storage.resolve(ref.identifier)
-    sig_desc, added = _sign(storage, ref, desc, private, annotations=annotations)
-    return SignResult(
-        Reference(ref.registry, ref.repository, ref.tag, desc.digest),
-        desc.digest,
-        signature_tag(desc.digest),
-        sig_desc,
-        added,
-        storage.name,
-        _is_local(storage),
-    )
-
-
-def _is_local(storage: Storage) -> bool:
-    from ocikit._store._layout import LayoutRepository
-
-    return isinstance(storage, LayoutRepository)
-
-
-def verify(
-    reference: str | Reference,
-    key: str | os.PathLike[str],
-    *,
-    annotations: Mapping[str, str] | None = None,
-    home: str | os.PathLike[str] | None = None,
-    options: RegistryOptions | None = None,
-) -> VerifyResult:
-    """Resolve ``reference`` once and verify its signature; use ``result.digest`` afterwards."""
-    ref = _as_reference(reference)
-    load_public_key(key)
-    storage = locate(ref, home=home, options=options)
-    desc = storage.resolve(ref.identifier)
-    return verify_descriptor(storage, ref, desc, key, annotations=annotations)

@@ -27,7 +27,7 @@ def sbom_cmd(reference: str, output: str | None, registry_options: RegistryOptio
       trivy sbom bom.json
       grype sbom:bom.json
     """
-    from ocikit._trust._sbom import sbom
+    from ocikit._ops._trust import sbom
 
     data = sbom(reference, home=get_context().home, options=registry_options)
     if output is None:

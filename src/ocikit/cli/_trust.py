@@ -90,8 +90,8 @@ def sign_cmd(reference: str, key: str, annotations: dict[str, str], password_std
     carries it along).
       ocikit sign registry.example/acme/sentiment:1.0.0 --key cosign.key -a ci=release
     """
+    from ocikit._ops._trust import sign
     from ocikit._trust._keys import is_encrypted
-    from ocikit._trust._signing import sign
     from ocikit.errors import KeyFileError
 
     try:
@@ -130,7 +130,7 @@ def verify_cmd(reference: str, key: str, annotations: dict[str, str], registry_o
     this repository, and the required -a annotations. Exits 3 when no signature passes.
     Use the printed digest from then on (REF@sha256:...), not the tag.
     """
-    from ocikit._trust._signing import verify
+    from ocikit._ops._trust import verify
 
     result = verify(reference, key, annotations=annotations or None, home=get_context().home,
                     options=registry_options)

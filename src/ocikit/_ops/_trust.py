@@ -1,0 +1,93 @@
+"""Trust on references: ``sign``, ``verify`` and ``sbom`` resolve a reference where ``_repos.locate``
+says (the registry it names; the local store for local references or offline) and run the
+storage-level functions of ``_trust`` on it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from ocikit._config import RegistryOptions
+from ocikit._oci._reference import Reference
+from ocikit._ops._repos import locate
+from ocikit._store._referrers import signature_tag
+from ocikit._store._storage import Storage
+from ocikit._trust._keys import load_private_key, load_public_key
+from ocikit._trust._sbom_store import find_sbom
+from ocikit._trust._signing import SignResult, VerifyResult, sign_manifest, verify_descriptor
+from ocikit.errors import NotFoundError
+
+__all__ = ["sbom", "sign", "verify"]
+
+
+def _as_reference(reference: str | Reference) -> Reference:
+    return reference if isinstance(reference, Reference) else Reference.parse(reference)
+
+
+def _is_local(storage: Storage) -> bool:
+    from ocikit._store._layout import LayoutRepository
+
+    return isinstance(storage, LayoutRepository)
+
+
+def sign(
+    reference: str | Reference,
+    key: str | os.PathLike[str],
+    *,
+    password: str | bytes | None = None,
+    annotations: Mapping[str, str] | None = None,
+    home: str | os.PathLike[str] | None = None,
+    options: RegistryOptions | None = None,
+) -> SignResult:
+    """Sign the manifest ``reference`` resolves to, where ``_repos.locate`` says (the registry it
+    names, the local store for local references or offline); the signature is written to the
+    same repository under ``sha256-<hex>.sig``."""
+    ref = _as_reference(reference)
+    private = load_private_key(key, password)  # a bad key/password fails before any network traffic
+    storage = locate(ref, home=home, options=options)
+    desc = storage.resolve(ref.identifier)
+    sig_desc, added = sign_manifest(storage, ref, desc, private, annotations=annotations)
+    return SignResult(
+        Reference(ref.registry, ref.repository, ref.tag, desc.digest),
+        desc.digest,
+        signature_tag(desc.digest),
+        sig_desc,
+        added,
+        storage.name,
+        _is_local(storage),
+    )
+
+
+def verify(
+    reference: str | Reference,
+    key: str | os.PathLike[str],
+    *,
+    annotations: Mapping[str, str] | None = None,
+    home: str | os.PathLike[str] | None = None,
+    options: RegistryOptions | None = None,
+) -> VerifyResult:
+    """Resolve ``reference`` once and verify its signature; use ``result.digest`` afterwards."""
+    ref = _as_reference(reference)
+    load_public_key(key)
+    storage = locate(ref, home=home, options=options)
+    desc = storage.resolve(ref.identifier)
+    return verify_descriptor(storage, ref, desc, key, annotations=annotations)
+
+
+def sbom(reference: str, *, home: str | os.PathLike[str] | None = None,
+         options: RegistryOptions | None = None) -> bytes:
+    """The SBOM of the ModelKit at ``reference`` (local store if present there, else the registry).
+
+    Reads the manifest, the referrers listing and the SBOM blob only: no layer is fetched.
+    """
+    ref = Reference.parse(reference)
+    storage = locate(ref, home=home, options=options)
+    desc = storage.resolve(ref.identifier)
+    data = find_sbom(storage, desc.digest)
+    if data is None:
+        raise NotFoundError(
+            f"{ref.display} ({desc.digest.short}) has no SBOM attached",
+            hint="pack it with ocikit (SBOMs are attached by default), then push it with its referrers",
+        )
+    return data
