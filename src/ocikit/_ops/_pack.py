@@ -195,7 +195,7 @@ def _created() -> str | None:
 def _build_manifest(store: LocalStore, kitfile: Kitfile, layers: list[PackedLayer],
                     format: Format) -> tuple[Manifest, Descriptor]:
     """Store the config (the Kitfile as JSON, or a ModelPack config); the manifest over it all."""
-    from ocikit._kitfile._model import LayerInfo
+    from ocikit._kitfile._elements import LayerInfo
 
     infos = {(layer.section, layer.index): LayerInfo(layer.descriptor.digest, layer.diff_id) for layer in layers}
     kitfile_json = kitfile.to_config_json(infos)

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ocikit._config import RegistryOptions
-from ocikit._layers._tar import COMPRESSIONS, SECTION_KIND, layer_media_type
+from ocikit._layers._types import COMPRESSIONS, SECTION_KIND, layer_media_type
 from ocikit._oci._reference import Reference, split_tags
 from ocikit._ops._pack_parents import Parent, resolve_parents
 from ocikit._ops._pack_walk import PlannedEntry, Walker, clean_layer_path, is_under

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from ocikit._kitfile._ignore import IgnoreMatcher, load_kitignore
-from ocikit._layers._tar import normalized_mode
+from ocikit._layers._format import normalized_mode
 from ocikit.errors import PackError
 
 __all__ = ["PlannedEntry", "Walker", "clean_layer_path", "is_under"]
