@@ -1,4 +1,4 @@
-"""fsck and gc of the local store (_fsck.py)."""
+"""fsck and gc of the local store (_store/_fsck.py, _repair.py, _gc.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ import pytest
 from fakes.kits import Kit, put_kit
 from ocikit._io._digest import Digest
 from ocikit._oci._model import EMPTY_CONFIG, EMPTY_JSON, INDEX, MANIFEST, Descriptor, Index, Manifest
-from ocikit._store._fsck import fsck, gc
+from ocikit._store._fsck import fsck
+from ocikit._store._gc import gc
 from ocikit._store._layout import LocalStore
 from ocikit._store._referrers import fallback_tag, push_referrer
 from ocikit.errors import StoreError

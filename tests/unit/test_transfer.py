@@ -154,6 +154,19 @@ def test_copy_to_and_from_a_fake_registry_with_mount_between_repositories() -> N
     assert copy(reg.repository("acme/b"), "v1", back, ["v1"]).bytes_transferred == kit.blob_bytes
 
 
+def test_copy_recognises_the_capabilities_of_each_storage(tmp_path: Path) -> None:
+    """Resumable ingest and same-registry mounts are found by Protocol, on the real classes."""
+    from ocikit._store._copy_blobs import MountingRepository, ResumableIngest
+
+    local = LocalStore(tmp_path / "store").repository("localhost/acme/kit")
+    remote = Registry("registry.test", RegistryOptions(), transport=FakeNetwork(),
+                      credentials=Credential()).repository("acme/kit")
+    memory = MemoryStorage("m/x")
+    assert isinstance(local, ResumableIngest) and not isinstance(local, MountingRepository)
+    assert isinstance(remote, MountingRepository) and not isinstance(remote, ResumableIngest)
+    assert not isinstance(memory, ResumableIngest) and not isinstance(memory, MountingRepository)
+
+
 def test_pull_into_local_store_resumes_a_partial_download(tmp_path: Path) -> None:
     src = MemoryStorage("m/src")
     kit = push_modelkit(src, "v1", build_layers([100_000]))

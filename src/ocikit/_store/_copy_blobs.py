@@ -82,6 +82,8 @@ def _ingester(dst: Storage) -> BlobIngester | None:
 
 
 class _MountMemory(Protocol):
+    """A registry host's memory of which of its repositories hold which blobs."""
+
     @property
     def host(self) -> str: ...
 
@@ -92,7 +94,8 @@ class _MountMemory(Protocol):
 
 @runtime_checkable
 class MountingRepository(Protocol):
-    """A repository of a registry host that mounts blobs from its other repositories (a registry's)."""
+    """A repository of a registry host, which mounts a blob from another repository of that host
+    when its ``registry`` was told where the blob is (``_registry.RegistryRepository``)."""
 
     @property
     def registry(self) -> _MountMemory: ...
