@@ -43,6 +43,10 @@ from pathlib import Path
 VARIANTS = ("plain", "tls", "auth")
 DEFAULT_USER = "ocikit"
 DEFAULT_PASSWORD = "test-password-not-secret"  # noqa: S105 - a throwaway test registry
+#: Registries this process started, so stopping one reaps it through its Popen (a Popen dropped
+#: while its child runs is a ResourceWarning, and the test suite treats warnings as errors).
+_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
+
 _LISTENING = re.compile(r"listening on 127\.0\.0\.1:(\d+)")
 
 
@@ -180,6 +184,7 @@ def start(variant: str = "plain", workdir: str | os.PathLike[str] | None = None,
     with open(log_file, "wb") as log:
         proc = subprocess.Popen([exe, "serve", str(config_file)], stdin=subprocess.DEVNULL,
                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    _CHILDREN[proc.pid] = proc
     (work / "registry.pid").write_text(f"{proc.pid}\n")
     deadline = time.monotonic() + timeout
     port = None
@@ -214,6 +219,15 @@ def start(variant: str = "plain", workdir: str | os.PathLike[str] | None = None,
 
 
 def _terminate(pid: int, timeout: float = 5.0) -> None:
+    child = _CHILDREN.pop(pid, None)
+    if child is not None:
+        child.terminate()
+        try:
+            child.wait(timeout)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+        return
     try:
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:
