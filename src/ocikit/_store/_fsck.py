@@ -248,7 +248,8 @@ def fsck(
     check.blobs()
     check.index()
     candidates = check.stale + stale_candidates(store)
-    problems, removed = check.problems, ()
+    problems = check.problems
+    removed: tuple[str, ...] = ()
     if repair:
         done = _repair(check, candidates, stale_seconds)
         problems, removed = _mark_repaired(problems, done), done.files
