@@ -16,7 +16,7 @@ from fakes.modelkit import BuiltKit, build_layers, push_modelkit
 from ocikit._io._digest import Digest
 from ocikit._oci._reference import Reference
 from ocikit._ops._transfer import pull, push
-from ocikit._registry import _client as _registry
+from ocikit._registry import _repository as _registry
 from ocikit._registry._client import Registry
 from ocikit._registry._credentials import Credential
 from ocikit._store._layout import LocalStore

@@ -13,8 +13,9 @@ import pytest
 from fakes.registry import FakeNetwork, FakeRegistry
 from ocikit._config import RegistryOptions, credentials_path
 from ocikit._registry import _credentials as _credentials
-from ocikit._registry._auth import check_realm, login, logout, parse_challenges
+from ocikit._registry._auth import check_realm, parse_challenges
 from ocikit._registry._credentials import Credential, lookup
+from ocikit._registry._login import login, logout
 from ocikit.errors import AuthError
 
 

@@ -17,9 +17,12 @@ from fakes.streams import FailingStream
 from ocikit._config import RegistryOptions
 from ocikit._io._digest import Digest
 from ocikit._oci._model import KITOPS_CONFIG, MANIFEST, Descriptor, Manifest
-from ocikit._registry import _client as _registry
-from ocikit._registry._client import Registry, RetryPolicy
+from ocikit._registry import _repository
+from ocikit._registry._client import Registry, RegistryRepository, RetryPolicy
 from ocikit._registry._credentials import Credential
+from ocikit._registry._host import CHUNK_SIZE, CHUNKED_MIN_SIZE
+from ocikit._registry._retry import MAX_RESUMES
+from ocikit._registry._upload import UPLOAD_RESTARTS
 from ocikit._store._referrers import list_referrers, push_referrer
 from ocikit._store._storage import open_verified, read_blob
 from ocikit.errors import (
@@ -36,12 +39,12 @@ HOST = "registry.test"
 
 @pytest.fixture(autouse=True)
 def _fresh_blob_memory() -> None:
-    _registry._SEEN.clear()
+    _repository._SEEN.clear()
 
 
 class Setup:
-    def __init__(self, *, cred: Credential | None = None, chunked_min_size: int = _registry.CHUNKED_MIN_SIZE,
-                 chunk_size: int = _registry.CHUNK_SIZE, **kw: object) -> None:
+    def __init__(self, *, cred: Credential | None = None, chunked_min_size: int = CHUNKED_MIN_SIZE,
+                 chunk_size: int = CHUNK_SIZE, **kw: object) -> None:
         self.net = FakeNetwork()
         self.fake = FakeRegistry(HOST, **kw)  # type: ignore[arg-type]
         self.net.add(HOST, self.fake)
@@ -50,7 +53,7 @@ class Setup:
                                  retry=RetryPolicy(sleep=self.sleeps.append), chunked_min_size=chunked_min_size,
                                  chunk_size=chunk_size)
 
-    def repo(self, name: str = "acme/kit") -> _registry.RegistryRepository:
+    def repo(self, name: str = "acme/kit") -> RegistryRepository:
         return self.registry.repository(name)
 
 
@@ -310,7 +313,7 @@ def test_a_push_that_died_resumes_from_the_registrys_upload_status(tmp_path: Pat
         registry().repository("acme/kit").push_blob(d, FailingStream(data, 40_000, Crash))
     assert (tmp_path / "upload-sessions.json").exists()
     before = len(net.requests("PATCH"))
-    _registry._SEEN.clear()
+    _repository._SEEN.clear()
     registry().repository("acme/kit").push_blob(d, io.BytesIO(data))
     assert fake.repo("acme/kit").blobs[str(d.digest)] == data
     ranges = [r.headers["Content-Range"] for r in net.requests("PATCH")[before:]]
@@ -636,7 +639,7 @@ def test_401_on_every_upload_is_bounded_and_a_clear_auth_error() -> None:
     with pytest.raises(AuthError, match="asked for new credentials") as e:
         s.repo().push_blob(d, io.BytesIO(data))
     assert "\n" not in str(e.value)
-    assert s.fake._n == len(s.net.requests("PUT")) == _registry._UPLOAD_RESTARTS  # upload sessions
+    assert s.fake._n == len(s.net.requests("PUT")) == UPLOAD_RESTARTS  # upload sessions
 
 
 def test_401_on_a_patch_resumes_the_same_session_from_its_reported_range() -> None:
@@ -703,7 +706,7 @@ def test_expired_upload_session_forever_is_bounded_and_clear() -> None:
         s.repo().push_blob(d, io.BytesIO(data))
     assert not isinstance(e.value, NotFoundError)  # not "check the repository and tag" (exit 6)
     assert "BLOB_UPLOAD_UNKNOWN" in str(e.value) and "secret" not in str(e.value)
-    assert len(s.net.requests("POST")) == _registry._UPLOAD_RESTARTS == 3
+    assert len(s.net.requests("POST")) == UPLOAD_RESTARTS == 3
 
 
 def test_expired_upload_session_on_a_patch_restarts_from_zero_and_never_patches_the_old_location() -> None:
@@ -726,7 +729,7 @@ def test_a_patch_that_breaks_before_any_byte_lands_is_bounded() -> None:
     s.net.fault(lambda r: r.method == "PATCH", times=1000, reset=True)
     with pytest.raises(NetworkError):
         s.repo().push_blob(d, io.BytesIO(data))
-    assert len(s.net.requests("PATCH")) <= _registry._UPLOAD_RESTARTS * (_registry._MAX_RESUMES + 1)
+    assert len(s.net.requests("PATCH")) <= UPLOAD_RESTARTS * (MAX_RESUMES + 1)
 
 
 # -- HEAD answered 405 ---------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from fakes.registry import FakeNetwork, FakeRegistry
 from ocikit._config import RegistryOptions
 from ocikit._oci._model import EMPTY_CONFIG, MANIFEST, Descriptor, Manifest
 from ocikit._ops import _transfer
-from ocikit._registry import _client as _registry
+from ocikit._registry import _repository as _registry
 from ocikit._registry._client import Registry, RetryPolicy
 from ocikit._registry._credentials import Credential
 from ocikit._store._copy import copy

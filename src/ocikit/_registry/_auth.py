@@ -1,4 +1,4 @@
-"""Registry authentication: Basic and Bearer-token challenges, token cache, login and logout.
+"""Registry authentication: Basic and Bearer-token challenges and the token cache.
 
 Flow (https://distribution.github.io/distribution/spec/auth/token/): a request is answered
 ``401`` with ``WWW-Authenticate``. ``Basic`` → resend with the stored credentials, and from then
@@ -26,19 +26,14 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING
 from urllib.parse import urlencode, urlsplit
 
-from ocikit._config import RegistryOptions
 from ocikit._registry._credentials import Credential
 from ocikit._registry._http import Transport, TransportError, origin, redact_url
+from ocikit._version import user_agent
 from ocikit.errors import AuthError, NetworkError
 
-if TYPE_CHECKING:
-    from ocikit._registry._client import Registry
-
-__all__ = ["Authenticator", "Challenge", "check_realm", "login", "logout", "parse_challenges"]
+__all__ = ["Authenticator", "Challenge", "check_realm", "parse_challenges"]
 
 log = logging.getLogger(__name__)
 
@@ -225,7 +220,7 @@ class Authenticator:
         if service:
             query.append(("service", service))
         query.extend(("scope", s) for s in scopes if s)
-        headers = {"Accept": "application/json", "User-Agent": _user_agent()}
+        headers = {"Accept": "application/json", "User-Agent": user_agent()}
         sep = "&" if urlsplit(realm).query else "?"
         if self._cred is not None and self._cred.identity_token:
             # OAuth2 refresh-token grant (docker token spec, "oauth.md")
@@ -266,48 +261,3 @@ class Authenticator:
             self._tokens[(realm, service, scopes)] = _Token(token, self._clock() + max(ttl - 10, ttl / 2))
         log.debug("got a token for %s", " ".join(scopes) or "(no scope)")
         return token
-
-
-def _user_agent() -> str:
-    from ocikit._version import __version__
-
-    return f"ocikit/{__version__}"
-
-
-def login(
-    registry: str,
-    username: str,
-    password: str,
-    options: RegistryOptions | None = None,
-    home: Path | None = None,
-    *,
-    transport: Transport | None = None,
-) -> Path:
-    """Check the credentials against ``/v2/`` of ``registry`` and save them. Returns the file.
-
-    Nothing is saved when the registry refuses them (AuthError) or cannot be reached.
-    """
-    from ocikit._registry import _credentials as _credentials
-    from ocikit._registry._client import Registry
-
-    if not username or not password:
-        from ocikit.errors import UsageError
-
-        raise UsageError("login needs a username and a password",
-                         hint="pass -u USER and the password on stdin (--password-stdin)")
-    options = options or RegistryOptions()
-    cred = Credential(username, password)
-    reg: Registry = Registry(registry, options, transport=transport, credentials=cred)
-    try:
-        reg.ping(require_auth=True)
-    except AuthError as e:
-        raise AuthError(f"login to {registry} failed: the registry refused the credentials of {username!r}",
-                        hint="check the username and password; nothing was saved") from e
-    return _credentials.store(registry, cred, home=home, options=options)
-
-
-def logout(registry: str, options: RegistryOptions | None = None, home: Path | None = None) -> bool:
-    """Forget the saved credentials of ``registry``; True if there were any."""
-    from ocikit._registry import _credentials as _credentials
-
-    return _credentials.erase(registry, home=home, options=options)

@@ -35,7 +35,7 @@ def login_cmd(registry: str, username: str | None, password_stdin: bool, registr
     The password is read from stdin or prompted for, never taken from the command line:
       printf '%s\\n' "$REGISTRY_PASSWORD" | ocikit login registry.example -u ci --password-stdin
     """
-    from ocikit._registry._auth import login
+    from ocikit._registry._login import login
 
     ctx = get_context()
     tty = sys.stdin.isatty()
@@ -58,7 +58,7 @@ def login_cmd(registry: str, username: str | None, password_stdin: bool, registr
 @click.argument("registry", metavar="REGISTRY")
 def logout_cmd(registry: str) -> None:
     """Forget the saved credentials of REGISTRY (Docker's own config is left alone)."""
-    from ocikit._registry._auth import logout
+    from ocikit._registry._login import logout
 
     if logout(registry, None, get_context().home):
         click.echo(f"Logged out of {registry}")
