@@ -43,15 +43,14 @@ def _ocikit(home: Path, *args: str, timeout: float = 120) -> subprocess.Complete
 
 def kill_after(cmd: list[str], delay: float, env: dict[str, str]) -> bool:
     """Start ``cmd``, SIGKILL it after ``delay`` s. True if it was killed (not already finished)."""
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-    try:
-        proc.wait(timeout=delay)
-    except subprocess.TimeoutExpired:
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-        return True
-    err = proc.stderr.read().decode() if proc.stderr else ""
-    proc.stderr.close() if proc.stderr else None
+    with subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env) as proc:
+        try:
+            proc.wait(timeout=delay)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+            return True
+        err = proc.stderr.read().decode() if proc.stderr else ""
     assert proc.returncode == 0, f"{cmd} failed before it was killed:\n{err}"
     return False
 
