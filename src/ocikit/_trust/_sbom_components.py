@@ -79,6 +79,8 @@ class Components:
         self.dep_sources: dict[str, tuple[str, ...]] = {}
         self.nested_files: dict[str, FileListing] = {}
 
+    # -- small helpers ------------------------------------------------------------------------
+
     def _ref(self, wanted: str) -> str:
         ref, n = wanted, 2
         while ref in self.refs:
@@ -116,6 +118,8 @@ class Components:
             return f"{self.context_dir}/{path}"
         local = self._local(path)
         return None if local is None else str(local)
+
+    # -- components --------------------------------------------------------------------------
 
     def modelkit_component(self) -> Any:
         from cyclonedx.model.component import Component, ComponentType
@@ -241,6 +245,8 @@ class Components:
             listing.add(self._ref(f"{ref}:{rec.path}"), rec, kind)
         self.nested_files[ref] = listing
         return sorted({kind[0] for kind in listing.kinds.values()})
+
+    # -- Python dependencies -------------------------------------------------------------------
 
     def python_dependencies(self) -> tuple[list[PythonDependency], dict[int, list[str]]]:
         found: list[PythonDependency] = []

@@ -27,6 +27,7 @@ __all__ = [
     "expected_files",
     "iter_components",
     "parse_sbom",
+    "properties",
 ]
 
 #: IANA media type of CycloneDX JSON. Used verbatim as the referrer's ``artifactType`` and layer
@@ -79,12 +80,17 @@ def iter_components(doc: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
             stack.extend(comp.get("components") or [])
 
 
+def properties(component: Mapping[str, Any]) -> dict[Any, Any]:
+    """A component's ``properties`` as ``{name: value}`` (entries that are not objects skipped)."""
+    return {p.get("name"): p.get("value") for p in component.get("properties") or [] if isinstance(p, Mapping)}
+
+
 def expected_files(doc: Mapping[str, Any], sbom_name: str) -> dict[str, Expected]:
     """The files ``doc`` lists (``ocikit:file:path``) by path; raises on an unsafe path, a missing
     hash or one path listed twice with two hashes."""
     out: dict[str, Expected] = {}
     for comp in iter_components(doc):
-        props = {p.get("name"): p.get("value") for p in comp.get("properties") or [] if isinstance(p, Mapping)}
+        props = properties(comp)
         path = props.get(PROP_FILE_PATH)
         if not isinstance(path, str):
             continue

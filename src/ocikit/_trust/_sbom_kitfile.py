@@ -16,10 +16,12 @@ _APPROACHES = {"supervised", "unsupervised", "reinforcement-learning", "semi-sup
 
 
 def get_attr(obj: Any, name: str) -> Any:
+    """``obj.name``, or None when ``obj`` is None or has no such field."""
     return getattr(obj, name, None) if obj is not None else None
 
 
 def str_or_none(value: Any) -> str | None:
+    """``value`` as stripped text; None for None and for blank text."""
     if value is None:
         return None
     text = str(value).strip()

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-from ocikit._trust._sbom_doc import PROP_FILE_PATH, P, expected_files, iter_components, parse_sbom
+from ocikit._trust._sbom_doc import PROP_FILE_PATH, P, expected_files, iter_components, parse_sbom, properties
 from ocikit._trust._sbom_validate import validate_sbom
 from ocikit.errors import OcikitError
 
@@ -37,8 +37,7 @@ def inherit_parent_files(sbom_bytes: bytes, parents: Sequence[tuple[str, bytes |
         parent_doc = parse_sbom(parent_sbom, f"the SBOM of parent {reference}")
         files: list[dict[str, Any]] = []
         for comp in iter_components(parent_doc):
-            props = {p.get("name"): p.get("value") for p in comp.get("properties") or [] if isinstance(p, Mapping)}
-            path = props.get(PROP_FILE_PATH)
+            path = properties(comp).get(PROP_FILE_PATH)
             if not isinstance(path, str) or path in listed:
                 continue
             listed.add(path)
