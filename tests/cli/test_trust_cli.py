@@ -13,8 +13,8 @@ import cosign_verifier
 from conftest import Cli  # type: ignore[import-not-found]
 from ocikit._oci._model import KITOPS_CONFIG, MANIFEST, Descriptor, Manifest
 from ocikit._store._layout import LocalStore
+from ocikit._store._referrers import signature_tag
 from ocikit._trust._keys import is_encrypted, load_private_key
-from ocikit._trust._signing import signature_tag
 
 NAME = "localhost/acme/sentiment"
 

@@ -68,7 +68,6 @@ __all__ = [
     "keygen",
     "sign_descriptor",
     "sign_manifest",
-    "signature_tag",
     "verify_descriptor",
 ]
 
