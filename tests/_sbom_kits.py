@@ -14,7 +14,8 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from ocikit._kitfile._model import Code, DataSet, Docs, Kitfile, Model, ModelPart, Package, is_modelkit_reference
+from ocikit._kitfile._elements import Code, DataSet, Docs, Model, ModelPart, Package, is_modelkit_reference
+from ocikit._kitfile._model import Kitfile
 from ocikit._layers._types import PackedLayer, layer_media_type
 from ocikit._layers._writer import TarEntry, write_tar
 from ocikit._oci._model import KITOPS_CONFIG, MANIFEST, Descriptor, Manifest

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from ocikit._kitfile._model import MAX_KITFILE_BYTES, Kitfile
+from ocikit._kitfile._model import Kitfile
+from ocikit._kitfile._yaml import MAX_KITFILE_BYTES
 from ocikit.errors import KitfileError
 
 

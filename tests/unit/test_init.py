@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from ocikit._kitfile._license import detect_license
 from ocikit._kitfile._model import Kitfile
-from ocikit._kitfile._scaffold import detect_license, generate_kitfile, init
+from ocikit._kitfile._scaffold import generate_kitfile, init
 from ocikit.errors import KitfileError, TargetExistsError
 
 APACHE = "                                 Apache License\n                           Version 2.0, January 2004\n"

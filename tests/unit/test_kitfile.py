@@ -11,24 +11,21 @@ from pathlib import Path
 import pytest
 
 from ocikit._io._digest import Digest
-from ocikit._kitfile._model import (
-    SCHEMA_NAME,
+from ocikit._kitfile._elements import (
     Code,
     DataSet,
     Docs,
-    Kitfile,
     LayerElement,
     LayerInfo,
     Model,
     ModelPart,
     Package,
-    _compose,
-    _Converter,
-    _fast_check,
-    _go_float,
-    find_kitfile,
     is_modelkit_reference,
 )
+from ocikit._kitfile._model import Kitfile, find_kitfile
+from ocikit._kitfile._schema import SCHEMA_NAME, fast_check
+from ocikit._kitfile._yaml import Converter, compose
+from ocikit._oci._gojson import go_float
 from ocikit._schemas import load_schema, schema_path, validator
 from ocikit.errors import KitfileError
 
@@ -78,10 +75,10 @@ def test_invalid_example_fails_with_expected_message(path: Path) -> None:
 
 
 def _raw(path: Path) -> object:
-    root = _compose(path.read_text(encoding="utf-8"), "Kitfile")
+    root = compose(path.read_text(encoding="utf-8"), "Kitfile")
     if root is None or root.kind != "map":
         raise KitfileError("not a Kitfile mapping")
-    return _Converter("Kitfile").raw(root, ())
+    return Converter("Kitfile").raw(root, ())
 
 
 def _reaches_schema(path: Path) -> bool:
@@ -102,7 +99,7 @@ def test_schema_level_examples_include_invalid_ones() -> None:
 @pytest.mark.parametrize("path", SCHEMA_LEVEL, ids=lambda p: p.stem)
 def test_fast_check_agrees_with_jsonschema(path: Path) -> None:
     raw = _raw(path)
-    fast = _fast_check("kitfile.schema.json")
+    fast = fast_check("kitfile.schema.json")
     assert fast is not None
     assert fast(raw) == validator("kitfile.schema.json").is_valid(raw)
 
@@ -119,7 +116,7 @@ def test_fast_check_agrees_with_jsonschema(path: Path) -> None:
     {"manifestVersion": 1},
 ])
 def test_fast_check_agrees_with_jsonschema_on_edge_values(raw: dict[str, object]) -> None:
-    fast = _fast_check("kitfile.schema.json")
+    fast = fast_check("kitfile.schema.json")
     assert fast is not None
     assert fast(raw) == validator("kitfile.schema.json").is_valid(raw)
 
@@ -156,7 +153,7 @@ def test_parameters_yaml_to_json_is_sorted_and_exact() -> None:
     (1.5e300, "1.5e+300"), (-0.0, "-0"), (0.0, "0"), (-2.5, "-2.5"), (1e-100, "1e-100"),
 ])
 def test_go_float_format(value: float, expected: str) -> None:
-    assert _go_float(value) == expected
+    assert go_float(value) == expected
 
 
 def test_parameters_non_string_key_refused() -> None:

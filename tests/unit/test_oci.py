@@ -5,6 +5,7 @@ import json
 import pytest
 
 from ocikit._io._digest import Digest
+from ocikit._oci._gojson import go_json
 from ocikit._oci._model import (
     INDEX,
     KITOPS_CONFIG,
@@ -13,7 +14,6 @@ from ocikit._oci._model import (
     Descriptor,
     Index,
     Manifest,
-    go_json,
     parse_manifest_or_index,
 )
 from ocikit.errors import VerificationError

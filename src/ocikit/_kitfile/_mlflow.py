@@ -154,7 +154,7 @@ def _last_metric(path: Path) -> Any:
 
 
 def _meta(path: Path) -> dict[str, Any]:
-    from ocikit._kitfile._model import parse_parameters
+    from ocikit._kitfile._yaml import parse_parameters
 
     # the same hardened YAML loader as Kitfiles and policy files (duplicate keys are errors)
     meta = parse_parameters(_read_small(path, "meta.yaml")[:_META_BYTES], str(path / "meta.yaml"))

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ocikit._io._digest import Digest
+from ocikit._oci._gojson import go_json
 from ocikit.errors import VerificationError
 
 __all__ = [
@@ -32,7 +33,6 @@ __all__ = [
     "Descriptor",
     "Index",
     "Manifest",
-    "go_json",
     "parse_manifest_or_index",
 ]
 
@@ -56,19 +56,6 @@ ANNOTATION_FILEPATH = "org.cncf.model.filepath"
 
 #: Largest manifest or index we parse (the distribution registry's own limit is 4 MiB).
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
-
-
-def go_json(value: Any) -> bytes:
-    """Compact JSON the way Go's ``json.Marshal`` writes it.
-
-    Dict key order is kept as given (callers build dicts in Go struct order; ``parameters`` maps are
-    sorted by the caller). ``<``, ``>``, ``&``, U+2028 and U+2029 are escaped as Go does.
-    """
-    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    for raw, esc in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"),
-                     ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
-        text = text.replace(raw, esc)
-    return text.encode("utf-8")
 
 
 def _str(obj: Mapping[str, Any], key: str, where: str, *, required: bool = True) -> str | None:
