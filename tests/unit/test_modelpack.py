@@ -17,7 +17,8 @@ import pytest
 
 from ocikit._io._digest import Digest
 from ocikit._kitfile._model import Kitfile
-from ocikit._modelkit._modelpack import RawAsTar, check_filepath, created_at, layer_kind, modelpack_media_type
+from ocikit._modelkit._modelpack import check_filepath, created_at, layer_kind, modelpack_media_type
+from ocikit._modelkit._raw import RawAsTar
 from ocikit._oci._model import MANIFEST, Descriptor, Manifest
 from ocikit._ops._catalog import inspect, list_modelkits
 from ocikit._ops._diff import diff

@@ -64,7 +64,7 @@ def element_key(element: Mapping[str, Any], index: int) -> str:
 def read_modelkit(storage: Storage, identifier: str, reference: Reference) -> ModelKitView:
     """Manifest and config of a ModelKit or CNCF ModelPack, with each layer tied to its Kitfile
     element (a ModelPack without a Kitfile annotation: the Kitfile synthesised from its config)."""
-    from ocikit._modelkit._modelpack import read_model
+    from ocikit._modelkit._read import read_model
 
     desc, manifest = read_manifest(storage, identifier)
     content = read_model(storage, manifest, reference.display)

@@ -53,7 +53,8 @@ class ModelKitInfo:
 
 
 def _modelkit_summary(storage: Storage, desc: Descriptor) -> tuple[Manifest, Kitfile] | None:
-    from ocikit._modelkit._modelpack import is_kitops, is_modelpack, read_model
+    from ocikit._modelkit._modelpack import is_kitops, is_modelpack
+    from ocikit._modelkit._read import read_model
 
     if desc.media_type != MANIFEST:
         return None
@@ -166,7 +167,7 @@ def inspect(
 ) -> InspectResult:
     """Manifest and Kitfile of a ModelKit or ModelPack, where ``_repos.locate`` says (``remote``:
     every byte from the registry, no local cache)."""
-    from ocikit._modelkit._modelpack import read_model
+    from ocikit._modelkit._read import read_model
     from ocikit._ops._repos import locate, open_registry_repository
     from ocikit._store._storage import read_manifest
 

@@ -75,7 +75,7 @@ def resolve_parents(kitfile: Kitfile, home: Path | None, options: RegistryOption
 
 def _fetch_parent(ref: Reference, home: Path | None, options: RegistryOptions | None) -> Parent:
     """A parent ModelKit or ModelPack: its Kitfile, and where and under which digest it was read."""
-    from ocikit._modelkit._modelpack import read_model
+    from ocikit._modelkit._read import read_model
     from ocikit._ops._repos import locate
     from ocikit._store._storage import read_manifest
 

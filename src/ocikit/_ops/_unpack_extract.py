@@ -36,7 +36,7 @@ def extract_job(job: LayerJob, staging_fd: int, state: ExtractState, limits: Lim
     try:
         stream: Any = open_decompressed(hashed, job.codec, job.desc.size, limits, what)
         if job.raw_name is not None:
-            from ocikit._modelkit._modelpack import RawAsTar
+            from ocikit._modelkit._raw import RawAsTar
 
             stream = RawAsTar(stream, job.raw_name, job.raw_mode, job.desc.size)
         # the uncompressed tar, hashed for the config's diffId (checked after the blob's own digest)

@@ -23,7 +23,7 @@ from ocikit.errors import DigestMismatchError, NotAModelKitError, NotFoundError,
 if TYPE_CHECKING:
     from ocikit._kitfile._elements import LayerInfo
     from ocikit._kitfile._model import Kitfile
-    from ocikit._modelkit._modelpack import ModelContent
+    from ocikit._modelkit._read import ModelContent
     from ocikit._store._storage import Storage
 
 __all__ = ["MAX_PARENT_DEPTH", "Collected", "LayerJob", "check_filters_match", "collect", "load_modelkit",
@@ -61,7 +61,7 @@ _Loaded = tuple[Descriptor, Manifest, "ModelContent"]
 
 
 def load_modelkit(storage: Storage, ref: Reference) -> _Loaded:
-    from ocikit._modelkit._modelpack import read_model
+    from ocikit._modelkit._read import read_model
     from ocikit._store._storage import read_manifest
 
     desc, manifest = read_manifest(storage, ref.identifier)
@@ -87,7 +87,7 @@ def match_layers(ref: Reference, storage: Storage, manifest: Manifest, content: 
     """Pair manifest layers with Kitfile elements by counting per kind (kit's unpack.go); a
     ModelPack's layers come paired already (``_modelpack``)."""
     from ocikit._kitfile._elements import LayerInfo
-    from ocikit._modelkit._modelpack import raw_mode
+    from ocikit._modelkit._raw import raw_mode
 
     kitfile, infos = content.kitfile, content.infos
     if content.slots is not None:
