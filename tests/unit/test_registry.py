@@ -17,7 +17,7 @@ from fakes.streams import FailingStream
 from ocikit._config import RegistryOptions
 from ocikit._io._digest import Digest
 from ocikit._oci._model import KITOPS_CONFIG, MANIFEST, Descriptor, Manifest
-from ocikit._registry import _repository
+from ocikit._registry import _repository, _upload
 from ocikit._registry._client import Registry, RegistryRepository, RetryPolicy
 from ocikit._registry._credentials import Credential
 from ocikit._registry._host import CHUNK_SIZE, CHUNKED_MIN_SIZE
@@ -249,6 +249,25 @@ def test_upload_of_content_that_does_not_match_is_refused() -> None:
     with pytest.raises(DigestMismatchError):
         s.repo().push_blob(d, io.BytesIO(data))
     assert str(d.digest) not in s.fake.repo("acme/kit").blobs
+
+
+def test_a_streamed_put_body_is_refused_before_its_last_byte_and_never_read_past_its_size() -> None:
+    good = os.urandom(1000)
+    d = Descriptor("x", Digest.of_bytes(good), len(good))
+    sent = b""
+    body = _upload._VerifiedBody(io.BytesIO(b"x" * 1000), d)
+    with pytest.raises(DigestMismatchError, match="does not match its digest"):
+        while piece := body.read(300):
+            sent += piece
+    assert len(sent) == 900  # the last 100 bytes never reached the transport
+    longer = io.BytesIO(good + b"more")
+    body = _upload._VerifiedBody(longer, d)
+    assert b"".join(iter(lambda: body.read(300), b"")) == good
+    assert longer.tell() == len(good)
+    short = _upload._VerifiedBody(io.BytesIO(good[:10]), d)
+    assert short.read(300) == good[:10]
+    with pytest.raises(DigestMismatchError, match="ended after 10 bytes, expected 1000"):
+        short.read(300)
 
 
 def test_monolithic_upload_reset_restarts_a_fresh_session() -> None:

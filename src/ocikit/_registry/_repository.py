@@ -310,27 +310,22 @@ class RegistryRepository:
         resp = self._exists(self._url("blobs", str(desc.digest)), {},
                             {"Accept-Encoding": "identity", "Range": "bytes=0-0"})
         if resp.status in (206, 416):  # the GET fallback: the size is in Content-Range
-            total = (resp.headers.get("Content-Range") or "").rpartition("/")[2].strip()
-            if resp.status == 416 and not total.isdigit():
+            size = (resp.headers.get("Content-Range") or "").rpartition("/")[2].strip()
+            if resp.status == 416 and not size.isdigit():
                 self.registry.raise_for(None, f"blob {desc.digest} in {self.name}", status=resp.status)
-            if total.isdigit() and int(total) != desc.size:
-                log.warning("%s: blob %s has %s bytes on the registry, expected %d",
-                            self.name, desc.digest.short, total, desc.size)
-                return False
-            self._remember(desc)
-            return True
-        if resp.status == 200:
-            length = resp.headers.get("Content-Length")
-            if length is not None and length.isdigit() and int(length) != desc.size:
-                log.warning("%s: blob %s has %s bytes on the registry, expected %d",
-                            self.name, desc.digest.short, length, desc.size)
-                return False
-            self._remember(desc)
-            return True
-        if resp.status == 404:
+        elif resp.status == 200:
+            size = resp.headers.get("Content-Length") or ""
+        elif resp.status == 404:
             return False
-        self.registry.raise_for(None, f"blob {desc.digest} in {self.name}", status=resp.status)
-        return False
+        else:
+            self.registry.raise_for(None, f"blob {desc.digest} in {self.name}", status=resp.status)
+            return False
+        if size.isdigit() and int(size) != desc.size:
+            log.warning("%s: blob %s has %s bytes on the registry, expected %d",
+                        self.name, desc.digest.short, size, desc.size)
+            return False
+        self._remember(desc)
+        return True
 
     def _get_blob(self, desc: Descriptor, offset: int) -> Response:
         resp = get_blob(self.registry, self._url("blobs", str(desc.digest)), self._pull, desc, offset, self.name)
