@@ -25,7 +25,6 @@ from ocikit._kitfile._elements import (
 from ocikit._kitfile._model import Kitfile, find_kitfile
 from ocikit._kitfile._schema import SCHEMA_NAME, fast_check
 from ocikit._kitfile._yaml import Converter, compose
-from ocikit._oci._gojson import go_float
 from ocikit._schemas import load_schema, schema_path, validator
 from ocikit.errors import KitfileError
 
@@ -145,15 +144,6 @@ def test_parameters_yaml_to_json_is_sorted_and_exact() -> None:
     assert k.to_config_json({}) == (
         b'{"manifestVersion":"","package":{},"datasets":[{"path":"d","parameters":{"a":{"b":[1,2.5],"c":2},"z":1}}]}'
     )
-
-
-@pytest.mark.parametrize(("value", "expected"), [
-    (1200.0, "1200"), (12.3, "12.3"), (0.1, "0.1"), (1e-5, "0.00001"), (1e-6, "0.000001"),
-    (1e-7, "1e-7"), (1.5e-7, "1.5e-7"), (1e20, "100000000000000000000"), (1e21, "1e+21"),
-    (1.5e300, "1.5e+300"), (-0.0, "-0"), (0.0, "0"), (-2.5, "-2.5"), (1e-100, "1e-100"),
-])
-def test_go_float_format(value: float, expected: str) -> None:
-    assert go_float(value) == expected
 
 
 def test_parameters_non_string_key_refused() -> None:

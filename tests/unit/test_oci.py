@@ -5,7 +5,7 @@ import json
 import pytest
 
 from ocikit._io._digest import Digest
-from ocikit._oci._gojson import go_json
+from ocikit._oci._gojson import go_float, go_json
 from ocikit._oci._model import (
     INDEX,
     KITOPS_CONFIG,
@@ -23,6 +23,26 @@ D = "sha256:" + "0" * 64
 
 def test_go_json_escapes_like_go() -> None:
     assert go_json({"b": "<a&b>", "a": "é\u2028"}) == b'{"b":"\\u003ca\\u0026b\\u003e","a":"\xc3\xa9\\u2028"}'
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    (1200.0, "1200"), (12.3, "12.3"), (0.1, "0.1"), (1e-5, "0.00001"), (1e-6, "0.000001"),
+    (1e-7, "1e-7"), (1.5e-7, "1.5e-7"), (1e20, "100000000000000000000"), (1e21, "1e+21"),
+    (1.5e300, "1.5e+300"), (-0.0, "-0"), (0.0, "0"), (-2.5, "-2.5"), (1e-100, "1e-100"),
+])
+def test_go_float_format(value: float, expected: str) -> None:
+    assert go_float(value) == expected
+
+
+def test_go_json_is_one_encoder_for_nested_values() -> None:
+    # Floats anywhere use Go's format; key order is the caller's; NaN and non-string keys are refused.
+    assert go_json({"z": [1e-7, 1.0, {"b": 2.5, "a": None}], "a": (True, "x")}) == (
+        b'{"z":[1e-7,1,{"b":2.5,"a":null}],"a":[true,"x"]}'
+    )
+    with pytest.raises(ValueError):
+        go_json({"x": float("nan")})
+    with pytest.raises(TypeError):
+        go_json({1: "x"})
 
 
 def test_manifest_roundtrip_and_key_order() -> None:

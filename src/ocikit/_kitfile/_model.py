@@ -212,6 +212,8 @@ def _clean_dict(obj: Mapping[Any, Any], source: str, path: tuple[str | int, ...]
 
 
 def check_json(value: Any, source: str, path: tuple[str | int, ...], depth: int = 0) -> Any:
+    """A JSON value given as Python values (``from_dict`` parameters, ``init --params`` JSON files),
+    checked as the YAML loader checks ``parameters``: string keys, no NaN/infinity, bounded depth."""
     if depth > MAX_DEPTH:
         raise KitfileError(f"{source}: {fmt_path(path)}: nested deeper than {MAX_DEPTH} levels")
     if value is None or isinstance(value, (bool, int, str)):

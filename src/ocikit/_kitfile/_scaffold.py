@@ -94,7 +94,6 @@ def _load_json_or_yaml(path: Path) -> Any:
     return parse_parameters(text, str(path))
 
 
-
 def _with_parameters(kitfile: Kitfile, params: Any, metrics: Any, *, has_metrics: bool,
                      run: MlflowRun | None = None) -> Kitfile:
     """Merge into ``model.parameters``: the MLflow run's params, then the --params file (wins);

@@ -29,7 +29,6 @@ _TYPE_WORDS = {"string": "a string", "array": "a list", "object": "a mapping", "
                "number": "a number", "boolean": "a boolean", "null": "null"}
 
 
-
 def _find_node(root: Node | None, path: tuple[str | int, ...], *, key_of_last: bool = False) -> Node | None:
     node = root
     for i, p in enumerate(path):
@@ -202,6 +201,7 @@ def _problem(source: str, node: Node | None, path: tuple[str | int, ...], msg: s
 
 
 def schema_props() -> dict[str, tuple[str, ...]]:
+    """The fields the schema allows in each section (the config reader keeps only those)."""
     schema = load_schema(SCHEMA_NAME)
     props = schema["properties"]
     return {

@@ -74,7 +74,6 @@ def parse_parameters(text: str, source: str) -> Any:
 # --------------------------------------------------------------------------------------------
 
 
-
 def too_big(source: str) -> KitfileError:
     return KitfileError(f"{source}: larger than {MAX_KITFILE_BYTES // (1024 * 1024)} MiB; refusing to parse it",
                         hint="a Kitfile lists paths; put large data in the files it names")
@@ -99,7 +98,6 @@ def decode(data: bytes, source: str) -> str:
 # YAML: events → nodes (bounded)
 # --------------------------------------------------------------------------------------------
 
-
 _LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _SCALAR_TAGS = {f"{STD}{t}" for t in ("str", "int", "float", "bool", "null", "timestamp")}
 _SEQ_TAGS = {None, "!", f"{STD}seq"}
@@ -107,6 +105,8 @@ _MAP_TAGS = {None, "!", f"{STD}map"}
 
 
 class Node:
+    """A YAML node with its source position; ``size`` counts the nodes it expands to (aliases included)."""
+
     __slots__ = ("col", "kind", "line", "size", "style", "tag", "value")
 
     def __init__(self, kind: str, tag: str | None, value: Any, style: str | None, mark: Any) -> None:
@@ -287,7 +287,6 @@ def err(source: str, node: Node | None, path: tuple[str | int, ...], message: st
     return KitfileError(f"{loc}: {fmt_path(path)}: {message}")
 
 
-
 def value_kind(value: Any) -> str:
     if value is None:
         return "null"
@@ -309,7 +308,6 @@ def value_kind(value: Any) -> str:
 # --------------------------------------------------------------------------------------------
 # Nodes → values
 # --------------------------------------------------------------------------------------------
-
 
 
 class Converter:
