@@ -29,7 +29,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ocikit._io._digest import Digest
-from ocikit._oci._model import MANIFEST, go_json
+from ocikit._oci._gojson import go_json
+from ocikit._oci._model import MANIFEST
 from ocikit._oci._reference import Reference
 
 if TYPE_CHECKING:  # pragma: no cover
