@@ -62,7 +62,7 @@ _EXPORTS: dict[str, str] = {
     "StageStatus": "ocikit._stages._event",
     "Policy": "ocikit._stages._gates",
     "Progress": "ocikit._io._progress",
-    "Limits": "ocikit._layers._tar",
+    "Limits": "ocikit._layers._types",
     "init": "ocikit._kitfile._scaffold",
     "list_modelkits": "ocikit._ops._catalog",
     "inspect": "ocikit._ops._catalog",

@@ -10,7 +10,8 @@ import io
 from dataclasses import dataclass
 
 from ocikit._oci._model import KITOPS_CONFIG, MANIFEST, Descriptor, Manifest
-from ocikit._store._layout import LayoutRepository, LocalStore
+from ocikit._store._layout import LocalStore
+from ocikit._store._layout_repository import LayoutRepository
 
 LAYER = "application/vnd.kitops.modelkit.model.v1.tar"
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import fcntl
 import io
 import json
 import os
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -14,7 +14,8 @@ import pytest
 from fakes.kits import put_kit
 from ocikit._io._digest import Digest
 from ocikit._oci._model import ANNOTATION_REF_NAME, INDEX, MANIFEST, Descriptor, Index
-from ocikit._store._layout import ANNOTATION_REPOSITORY, LocalStore
+from ocikit._store._index import ANNOTATION_REPOSITORY
+from ocikit._store._layout import LocalStore
 from ocikit.errors import DigestMismatchError, NotFoundError, StoreError, VerificationError
 
 
@@ -139,24 +140,38 @@ def test_ingest_commit_of_wrong_bytes_refused_and_discarded(store: LocalStore) -
         assert part.offset == 0
 
 
-def test_ingest_is_exclusive_per_digest(store: LocalStore) -> None:
+def test_ingest_is_exclusive_per_digest(store: LocalStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A second ingest of the same digest waits for the first: its lock attempt, probed without
+    blocking while the first is inside, finds the lock held, and it enters only after the first."""
     desc = Descriptor.for_bytes("application/octet-stream", b"x")
     events: list[str] = []
-    entered = threading.Event()
+    tried = threading.Event()
+    real_flock = fcntl.flock
 
     def second() -> None:
-        entered.wait()
         with store.ingest(desc):
             events.append("second")
 
-    t = threading.Thread(target=second)
+    other = threading.Thread(target=second)
+
+    def probing_flock(fd: int, op: int) -> None:
+        if threading.current_thread() is other and op == fcntl.LOCK_EX and not tried.is_set():
+            try:
+                real_flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                events.append("blocked")
+            else:
+                events.append("not blocked")  # exclusivity is broken
+            tried.set()
+        real_flock(fd, op)
+
+    monkeypatch.setattr(fcntl, "flock", probing_flock)
     with store.ingest(desc):
-        t.start()
-        entered.set()
-        time.sleep(0.2)
+        other.start()
+        assert tried.wait(10), "the second ingest never tried to take the lock"
         events.append("first done")
-    t.join(5)
-    assert events == ["first done", "second"]
+    other.join(10)
+    assert events == ["blocked", "first done", "second"]
 
 
 # -- verified pushes ---------------------------------------------------------------------------

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from ocikit._io import _direct
 from ocikit._io._digest import Digest
-from ocikit._store import _layout as _layout
-from ocikit._store._layout import DIRECT_BUFFER, LocalStore
+from ocikit._io._direct import DIRECT_BUFFER
+from ocikit._store._layout import LocalStore
 
 
 def _pieces(total: int) -> list[bytes]:
@@ -54,7 +55,7 @@ def test_direct_write_refused_falls_back_to_buffered(tmp_path: Path, monkeypatch
             raise OSError(errno.EINVAL, "Invalid argument")
         return real_write(fd, data)
 
-    monkeypatch.setattr(_layout.os, "write", picky_write)
+    monkeypatch.setattr(_direct.os, "write", picky_write)
     store = LocalStore(tmp_path / "store")
     data = os.urandom(3 * DIRECT_BUFFER + 10)
     with store.blob_writer(hashing=False, direct=True) as w:

@@ -5,13 +5,12 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-import time
 from pathlib import Path
 
 import pytest
 
 from ocikit._io._digest import Digest
-from ocikit._store import _layout as _layout
+from ocikit._store import _blobs
 from ocikit._store._layout import LocalStore
 
 
@@ -22,10 +21,17 @@ def _threads() -> set[str]:
 def test_large_blob_is_written_back_during_the_write_and_fsynced_at_commit(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(_layout, "WRITEBACK_STEP", 64 * 1024)
+    monkeypatch.setattr(_blobs, "WRITEBACK_STEP", 64 * 1024)
     calls: list[str] = []
+    synced = threading.Event()
     real_fdatasync, real_fsync = os.fdatasync, os.fsync
-    monkeypatch.setattr(os, "fdatasync", lambda fd: (calls.append("fdatasync"), real_fdatasync(fd))[1])
+
+    def fdatasync(fd: int) -> None:
+        calls.append("fdatasync")
+        real_fdatasync(fd)
+        synced.set()
+
+    monkeypatch.setattr(os, "fdatasync", fdatasync)
     monkeypatch.setattr(os, "fsync", lambda fd: (calls.append("fsync"), real_fsync(fd))[1])
     store = LocalStore(tmp_path / "store")
     data = os.urandom(1024 * 1024)
@@ -33,9 +39,7 @@ def test_large_blob_is_written_back_during_the_write_and_fsynced_at_commit(
         calls.clear()  # creating the store fsyncs its layout files
         for i in range(0, len(data), 32 * 1024):
             w.write(data[i : i + 32 * 1024])
-        deadline = time.monotonic() + 10
-        while "fdatasync" not in calls and time.monotonic() < deadline:
-            time.sleep(0.01)  # the writeback thread runs on its own; give it a moment
+        assert synced.wait(10)  # the writeback thread runs on its own: wait for its first sync
         assert calls and calls[0] == "fdatasync"  # writeback ran before commit()
         digest, size = w.commit()
     assert size == len(data)
@@ -55,7 +59,7 @@ def test_small_blob_starts_no_writeback_thread(tmp_path: Path) -> None:
 
 
 def test_abandoned_blob_stops_writeback_and_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_layout, "WRITEBACK_STEP", 64 * 1024)
+    monkeypatch.setattr(_blobs, "WRITEBACK_STEP", 64 * 1024)
     store = LocalStore(tmp_path / "store")
     with pytest.raises(RuntimeError), store.blob_writer() as w:
         w.write(os.urandom(256 * 1024))

@@ -26,7 +26,7 @@ def _as_reference(reference: str | Reference) -> Reference:
 
 
 def _is_local(storage: Storage) -> bool:
-    from ocikit._store._layout import LayoutRepository
+    from ocikit._store._layout_repository import LayoutRepository
 
     return isinstance(storage, LayoutRepository)
 

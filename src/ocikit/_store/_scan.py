@@ -25,7 +25,8 @@ from ocikit._oci._model import (
     Manifest,
     parse_manifest_or_index,
 )
-from ocikit._store._layout import ANNOTATION_REPOSITORY, LocalStore
+from ocikit._store._index import ANNOTATION_REPOSITORY
+from ocikit._store._layout import LocalStore
 from ocikit.errors import StoreError, VerificationError
 
 __all__ = [
