@@ -189,7 +189,7 @@ class ThreadedHashingReader(HashingReader):
     def __init__(self, raw: BinaryIO, expected: Digest, size: int, what: str) -> None:
         super().__init__(raw, expected, size, what=what)
         self._line = Worker("ocikit-hash")
-        self._readinto = isinstance(raw, ReadsInto)
+        self._into: ReadsInto | None = raw if isinstance(raw, ReadsInto) else None
 
     def _ask(self, n: int) -> int:
         remaining = (self._size or 0) - self.count
@@ -212,12 +212,12 @@ class ThreadedHashingReader(HashingReader):
         remaining = (self._size or 0) - self.count
         view = memoryview(b)[:remaining] if remaining > 0 else memoryview(b)[:1]
         got = 0
-        if self._readinto:
+        if self._into is not None:
             try:
-                got = self._raw.readinto(view) or 0  # type: ignore[attr-defined]
+                got = self._into.readinto(view) or 0
             except NotImplementedError:  # an io.RawIOBase that defines only read()
-                self._readinto = False
-        if not self._readinto:
+                self._into = None
+        if self._into is None:
             data = self._raw.read(len(view))
             got = len(data)
             view[:got] = data

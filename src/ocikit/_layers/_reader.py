@@ -82,8 +82,8 @@ class TarReader:
         self._left = 0  # body bytes (incl. padding) of the current member not yet consumed
         self._body = 0
         self.count = 0
-        self._readinto = isinstance(stream, ReadsInto)
-        self._fenced = isinstance(stream, FencedReader)
+        self._into: ReadsInto | None = stream if isinstance(stream, ReadsInto) else None
+        self._fenced: FencedReader | None = stream if isinstance(stream, FencedReader) else None
 
     def _read_exact(self, n: int) -> bytes:
         parts = []
@@ -125,8 +125,8 @@ class TarReader:
         n = min(len(view), self._body)
         if n <= 0:
             return 0
-        if self._readinto:
-            got = self._stream.readinto(view[:n])  # type: ignore[attr-defined]
+        if self._into is not None:
+            got = self._into.readinto(view[:n])
         else:  # decompressors and the raw-layer adapter hand out bytes
             data = self._stream.read(n)
             got = len(data)
@@ -142,7 +142,7 @@ class TarReader:
     def fence(self) -> Callable[[], None]:
         """A function that returns once the stream no longer uses the buffers passed to
         :meth:`readinto_body` so far (a hashing reader may still be hashing them)."""
-        return self._stream.fence() if self._fenced else _no_fence  # type: ignore[attr-defined]
+        return self._fenced.fence() if self._fenced is not None else _no_fence
 
     def __iter__(self) -> Iterator[Member]:
         pax: dict[str, str] = {}
