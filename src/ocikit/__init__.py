@@ -24,57 +24,146 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    # What type checkers see: the real definitions (at run time the names stay lazy, below).
+    # tests/unit/test_typed_api.py keeps this block and _EXPORTS the same.
+    from ocikit._client import Client as Client
+    from ocikit._config import RegistryOptions as RegistryOptions
+    from ocikit._io._digest import Digest as Digest
+    from ocikit._io._progress import Progress as Progress
+    from ocikit._kitfile._model import Kitfile as Kitfile
+    from ocikit._kitfile._scaffold import init as init
+    from ocikit._layers._types import Limits as Limits
+    from ocikit._oci._model import Descriptor as Descriptor
+    from ocikit._oci._model import Manifest as Manifest
+    from ocikit._oci._reference import Reference as Reference
+    from ocikit._ops._catalog import (
+        InspectResult as InspectResult,
+    )
+    from ocikit._ops._catalog import (
+        ModelKitInfo as ModelKitInfo,
+    )
+    from ocikit._ops._catalog import (
+        RemoveEvent as RemoveEvent,
+    )
+    from ocikit._ops._catalog import (
+        inspect as inspect,
+    )
+    from ocikit._ops._catalog import (
+        list_modelkits as list_modelkits,
+    )
+    from ocikit._ops._catalog import (
+        remove as remove,
+    )
+    from ocikit._ops._catalog import (
+        tag as tag,
+    )
+    from ocikit._ops._diff import DiffResult as DiffResult
+    from ocikit._ops._diff import diff as diff
+    from ocikit._ops._lineage import Lineage as Lineage
+    from ocikit._ops._lineage import lineage as lineage
+    from ocikit._ops._pack import PackResult as PackResult
+    from ocikit._ops._pack import pack as pack
+    from ocikit._ops._pack_plan import PackPlan as PackPlan
+    from ocikit._ops._pack_plan import plan_pack as plan_pack
+    from ocikit._ops._stages import history as history
+    from ocikit._ops._stages import promote as promote
+    from ocikit._ops._stages import rollback as rollback
+    from ocikit._ops._stages import stages as stages
+    from ocikit._ops._transfer import pull as pull
+    from ocikit._ops._transfer import push as push
+    from ocikit._ops._trust import sbom as sbom
+    from ocikit._ops._trust import sign as sign
+    from ocikit._ops._trust import verify as verify
+    from ocikit._ops._types import Compression as Compression
+    from ocikit._ops._types import Format as Format
+    from ocikit._ops._unpack import UnpackResult as UnpackResult
+    from ocikit._ops._unpack import unpack as unpack
+    from ocikit._stages._event import StageEvent as StageEvent
+    from ocikit._stages._event import StageStatus as StageStatus
+    from ocikit._stages._gates import Policy as Policy
+    from ocikit._store._copy import TransferResult as TransferResult
+    from ocikit._store._copy import copy as copy
+    from ocikit._store._fsck import FsckReport as FsckReport
+    from ocikit._store._fsck import fsck as fsck
+    from ocikit._store._gc import GcReport as GcReport
+    from ocikit._store._gc import gc as gc
+    from ocikit._store._layout import LocalStore as LocalStore
+    from ocikit._store._storage import MemoryStorage as MemoryStorage
+    from ocikit._store._storage import Storage as Storage
+    from ocikit._trust._signing import (
+        SignResult as SignResult,
+    )
+    from ocikit._trust._signing import (
+        VerifiedSignature as VerifiedSignature,
+    )
+    from ocikit._trust._signing import (
+        VerifyResult as VerifyResult,
+    )
+    from ocikit._trust._signing import (
+        keygen as keygen,
+    )
+    from ocikit._trust._verify_files import VerifyFilesResult as VerifyFilesResult
+    from ocikit._trust._verify_files import verify_files as verify_files
+
 
 #: public name → private module that defines it
 _EXPORTS: dict[str, str] = {
+    "Client": "ocikit._client",
+    "RegistryOptions": "ocikit._config",
     "Digest": "ocikit._io._digest",
-    "Reference": "ocikit._oci._reference",
+    "Progress": "ocikit._io._progress",
+    "Kitfile": "ocikit._kitfile._model",
+    "init": "ocikit._kitfile._scaffold",
+    "Limits": "ocikit._layers._types",
     "Descriptor": "ocikit._oci._model",
     "Manifest": "ocikit._oci._model",
-    "RegistryOptions": "ocikit._config",
-    "Kitfile": "ocikit._kitfile._model",
-    "LocalStore": "ocikit._store._layout",
-    "pack": "ocikit._ops._pack",
-    "PackResult": "ocikit._ops._pack",
-    "unpack": "ocikit._ops._unpack",
-    "UnpackResult": "ocikit._ops._unpack",
-    "push": "ocikit._ops._transfer",
-    "pull": "ocikit._ops._transfer",
-    "TransferResult": "ocikit._ops._transfer",
-    "keygen": "ocikit._trust._signing",
-    "sign": "ocikit._ops._trust",
-    "verify": "ocikit._ops._trust",
-    "SignResult": "ocikit._trust._signing",
-    "VerifyResult": "ocikit._trust._signing",
-    "VerifiedSignature": "ocikit._trust._signing",
-    "sbom": "ocikit._ops._trust",
-    "verify_files": "ocikit._trust._sbom",
-    "VerifyFilesResult": "ocikit._trust._sbom",
-    "promote": "ocikit._ops._stages",
-    "rollback": "ocikit._ops._stages",
-    "history": "ocikit._ops._stages",
-    "diff": "ocikit._ops._diff",
-    "DiffResult": "ocikit._ops._diff",
-    "lineage": "ocikit._ops._lineage",
-    "Lineage": "ocikit._ops._lineage",
-    "stages": "ocikit._ops._stages",
-    "StageEvent": "ocikit._stages._event",
-    "StageStatus": "ocikit._stages._event",
-    "Policy": "ocikit._stages._gates",
-    "Progress": "ocikit._io._progress",
-    "Limits": "ocikit._layers._types",
-    "init": "ocikit._kitfile._scaffold",
-    "list_modelkits": "ocikit._ops._catalog",
-    "inspect": "ocikit._ops._catalog",
-    "tag": "ocikit._ops._catalog",
-    "remove": "ocikit._ops._catalog",
-    "fsck": "ocikit._store._fsck",
-    "gc": "ocikit._store._fsck",
-    "FsckReport": "ocikit._store._fsck",
-    "GcReport": "ocikit._store._fsck",
+    "Reference": "ocikit._oci._reference",
     "InspectResult": "ocikit._ops._catalog",
     "ModelKitInfo": "ocikit._ops._catalog",
     "RemoveEvent": "ocikit._ops._catalog",
+    "inspect": "ocikit._ops._catalog",
+    "list_modelkits": "ocikit._ops._catalog",
+    "remove": "ocikit._ops._catalog",
+    "tag": "ocikit._ops._catalog",
+    "DiffResult": "ocikit._ops._diff",
+    "diff": "ocikit._ops._diff",
+    "Lineage": "ocikit._ops._lineage",
+    "lineage": "ocikit._ops._lineage",
+    "PackResult": "ocikit._ops._pack",
+    "pack": "ocikit._ops._pack",
+    "PackPlan": "ocikit._ops._pack_plan",
+    "plan_pack": "ocikit._ops._pack_plan",
+    "history": "ocikit._ops._stages",
+    "promote": "ocikit._ops._stages",
+    "rollback": "ocikit._ops._stages",
+    "stages": "ocikit._ops._stages",
+    "pull": "ocikit._ops._transfer",
+    "push": "ocikit._ops._transfer",
+    "sbom": "ocikit._ops._trust",
+    "sign": "ocikit._ops._trust",
+    "verify": "ocikit._ops._trust",
+    "Compression": "ocikit._ops._types",
+    "Format": "ocikit._ops._types",
+    "UnpackResult": "ocikit._ops._unpack",
+    "unpack": "ocikit._ops._unpack",
+    "StageEvent": "ocikit._stages._event",
+    "StageStatus": "ocikit._stages._event",
+    "Policy": "ocikit._stages._gates",
+    "TransferResult": "ocikit._store._copy",
+    "copy": "ocikit._store._copy",
+    "FsckReport": "ocikit._store._fsck",
+    "fsck": "ocikit._store._fsck",
+    "GcReport": "ocikit._store._gc",
+    "gc": "ocikit._store._gc",
+    "LocalStore": "ocikit._store._layout",
+    "MemoryStorage": "ocikit._store._storage",
+    "Storage": "ocikit._store._storage",
+    "SignResult": "ocikit._trust._signing",
+    "VerifiedSignature": "ocikit._trust._signing",
+    "VerifyResult": "ocikit._trust._signing",
+    "keygen": "ocikit._trust._signing",
+    "VerifyFilesResult": "ocikit._trust._verify_files",
+    "verify_files": "ocikit._trust._verify_files",
 }
 
 __all__ = ["__version__", "errors", *sorted(_EXPORTS)]

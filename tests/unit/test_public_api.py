@@ -6,6 +6,7 @@ import importlib
 import inspect
 import pkgutil
 import re
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,9 @@ def _all_modules() -> list[str]:
 def test_every_listed_name_imports(name: str) -> None:
     value = getattr(ocikit, name)
     assert value is not None
-    if name not in ("__version__", "errors"):
+    if typing.get_origin(value) is typing.Literal:
+        assert name in ("Compression", "Format") and all(isinstance(v, str) for v in typing.get_args(value))
+    elif name not in ("__version__", "errors"):
         # defined in a private module, re-exported by the facade
         module = getattr(value, "__module__", "")
         assert module.startswith("ocikit._"), f"{name} comes from {module}, not a private module"

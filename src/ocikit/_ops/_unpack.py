@@ -41,6 +41,7 @@ import contextlib
 import errno
 import logging
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -131,7 +132,7 @@ def unpack(
     reference: str | Reference,
     target: str | os.PathLike[str],
     *,
-    filters: Any = (),
+    filters: str | Iterable[str] | None = (),
     overwrite: bool = False,
     ignore_existing: bool = False,
     home: str | os.PathLike[str] | None = None,

@@ -66,7 +66,7 @@ class RegistryHost:
         self.host = host
         self.options = options or RegistryOptions()
         self.base = f"{'http' if self.options.plain_http else 'https'}://{host}"
-        self.transport: Transport = transport if transport is not None else Urllib3Transport(self.options)
+        self.transport: Transport = transport or _injected(self.options) or Urllib3Transport(self.options)
         if credentials is None:
             from ocikit._registry._credentials import lookup
 
@@ -270,3 +270,15 @@ def one_line(text: str, limit: int = 200) -> str:
 
 def _path(url: str) -> str:
     return "/" + redact_url(url).split("://", 1)[-1].partition("/")[2]
+
+
+def _injected(options: RegistryOptions) -> Transport | None:
+    """The transport a ``Client`` put into the options (``RegistryOptions`` sits below this layer,
+    so it holds it untyped); checked against the protocol here, where the protocol is known."""
+    found = options.transport
+    if found is None:
+        return None
+    if not isinstance(found, Transport):
+        raise UsageError(f"RegistryOptions.transport must be a Transport (a request() method), "
+                         f"not {type(found).__name__}")
+    return found

@@ -19,7 +19,7 @@ import re
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol, runtime_checkable
 from urllib.parse import urlsplit, urlunsplit
 
 from ocikit._config import RegistryOptions
@@ -77,6 +77,7 @@ class Response(Protocol):
     def close(self) -> None: ...
 
 
+@runtime_checkable
 class Transport(Protocol):
     def request(
         self,
