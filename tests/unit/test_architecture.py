@@ -209,3 +209,14 @@ def test_an_oversized_function_is_reported() -> None:
     body = "".join(f"    x{i} = {i}\n" for i in range(MAX_FUNCTION_LINES))
     assert oversized(f"def f():\n{body}", "m") == [f"m:1 f() has {MAX_FUNCTION_LINES + 1} lines (max 60)"]
     assert oversized("def f():\n    return 1\n", "m") == []
+
+
+def test_the_module_map_in_docs_matches_the_tree() -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("gen_layout_docs", SRC.parent / "scripts" / "gen_layout_docs.py")
+    assert spec and spec.loader
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    text = gen.DOC.read_text(encoding="utf-8")
+    assert gen.updated(text) == text, "docs/architecture.md is out of date: run python scripts/gen_layout_docs.py"
