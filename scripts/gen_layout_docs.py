@@ -6,7 +6,7 @@
 
 Each package is listed bottom layer first (the order of ``LAYERS`` in
 ``tests/unit/test_architecture.py``), with the first line of its ``__init__`` docstring, then each
-module with its line count and the first line of its docstring. ``tests/unit/test_architecture.py``
+module with the first line of its docstring. ``tests/unit/test_architecture.py``
 fails when the page and the tree disagree, so the map cannot drift.
 """
 
@@ -36,12 +36,8 @@ def _first_line(path: Path) -> str:
     return line if len(line) <= 110 else line[:107].rstrip() + "..."
 
 
-def _lines(path: Path) -> int:
-    return path.read_text(encoding="utf-8").count("\n")
-
-
 def _module_rows(folder: Path, names: list[str]) -> list[str]:
-    return [f"  - `{n}` ({_lines(folder / n)}) — {_first_line(folder / n)}" for n in names]
+    return [f"  - `{n}` — {_first_line(folder / n)}" for n in names]
 
 
 def render() -> str:
