@@ -227,9 +227,18 @@ def test_symlink_loop_is_refused(home: Path, tmp_path: Path) -> None:
 
 def test_ignored_symlink_outside_is_fine(home: Path, tmp_path: Path) -> None:
     ctx = _project(tmp_path)
-    (ctx / "model/leak.bin").symlink_to("/etc/hostname")
+    secret = tmp_path / "outside" / "secret.txt"
+    secret.parent.mkdir()
+    secret.write_bytes(b"outside-the-context-7f3a9c")
+    (ctx / "model/leak.bin").symlink_to(secret)
     (ctx / ".kitignore").write_text("model/leak.bin\n")
-    pack(ctx, tag="t/ignored-link:1", home=home, sbom=False)
+    result = pack(ctx, tag="t/ignored-link:1", home=home, sbom=False)
+    # ignored means not packed: no entry names it and no blob (uncompressed layers) holds its bytes
+    names = [e.name for layer in result.plan.layers for e in layer.entries]
+    assert not any(e.source == str(secret) for layer in result.plan.layers for e in layer.entries)
+    assert names and not any("leak.bin" in n for n in names)
+    blobs = list((home / "store" / "blobs" / "sha256").iterdir())
+    assert blobs and not any(b"outside-the-context-7f3a9c" in b.read_bytes() for b in blobs)
 
 
 def test_hard_links_become_regular_files(home: Path, tmp_path: Path) -> None:
