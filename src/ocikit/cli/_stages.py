@@ -1,6 +1,6 @@
 """Stage commands: ``promote``, ``rollback``, ``stages``, ``history`` (see docs/stages.md).
 
-Each parses, makes one library call (``ocikit._stages._chain``) and renders a table or ``--json``.
+Each parses, makes one library call (``ocikit._ops._stages``) and renders a table or ``--json``.
 """
 
 from __future__ import annotations
