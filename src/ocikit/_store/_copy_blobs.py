@@ -23,6 +23,7 @@ from typing import BinaryIO, Protocol, cast, runtime_checkable
 
 from ocikit._io._digest import CHUNK, Digest, ReadStream
 from ocikit._io._progress import Progress
+from ocikit._io._worker import Worker
 from ocikit._oci._model import Descriptor
 from ocikit._store._storage import Storage
 from ocikit.errors import DigestMismatchError, StoreError
@@ -254,7 +255,8 @@ def _ingest_blob(src: Storage, store: BlobIngester, desc: Descriptor, key: str, 
 
 
 class _BackgroundWriter:
-    """Writes chunks on a helper thread so disk writes overlap with receiving and hashing.
+    """Writes chunks on a helper thread (a :class:`~ocikit._io._worker.Worker`) so disk writes
+    overlap with receiving and hashing.
 
     hashlib, socket reads and file writes all release the GIL for large buffers, so on two cores
     the download runs at the speed of its slowest stage instead of the sum of all three. At most
@@ -262,41 +264,24 @@ class _BackgroundWriter:
     """
 
     def __init__(self, out: BinaryIO, depth: int = 8) -> None:
-        import queue
-
         self._out = out
-        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=depth)
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="ocikit-writer", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while True:
-            data = self._queue.get()
-            if data is None:
-                return
-            if self._error is None:
-                try:
-                    self._out.write(data)
-                except BaseException as e:  # re-raised in the caller's thread
-                    self._error = e
+        self._depth = depth
+        self._worker = Worker("ocikit-writer")
 
     def write(self, data: bytes) -> None:
-        if self._error is not None:
-            raise self._error
-        self._queue.put(data)
+        ticket = self._worker.submit(partial(self._out.write, data))
+        self._worker.wait(ticket - self._depth)  # raises an earlier write's error
 
     def abandon(self) -> None:
-        self._error = self._error or StoreError("write abandoned")
+        self._worker.fail(StoreError("write abandoned"))
 
     def __enter__(self) -> _BackgroundWriter:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._queue.put(None)
-        self._thread.join()
-        if self._error is not None and exc[0] is None:
-            raise self._error
+        self._worker.stop()
+        if exc[0] is None:
+            self._worker.check()
         self._out.flush()
 
 
