@@ -2,7 +2,7 @@
 
 Used to lay out ModelKits exactly as kit writes them (kitops-format.md §1.2, §2.1, §3.2) and to
 plant hostile layers. Tars are made with ``tarfile`` or raw header blocks, never with
-``ocikit._layers._tar``, so the reader is tested against an independent writer.
+``ocikit._layers``, so the reader is tested against an independent writer.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The value sets of ``pack``'s string options, as types (``typing.Literal``).
 
-They name what ``_layers._tar.COMPRESSIONS`` and ``_modelkit._modelpack.FORMATS`` list at run time
+They name what ``_layers._types.COMPRESSIONS`` and ``_modelkit._modelpack.FORMATS`` list at run time
 (``tests/unit/test_pack.py`` checks the two agree); ``pack``/``plan_pack`` still check the values,
 since a caller need not be type-checked.
 """
