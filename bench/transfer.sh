@@ -27,7 +27,9 @@ echo "registry on $REGISTRY_HOST"
 
 reset_times ocikit_push skopeo_push ocikit_pull skopeo_pull ocikit_repush
 for i in $(seq 1 "$RUNS"); do
-  # push: a fresh repository each run, so nothing is skipped or mounted
+  # push: a fresh repository each run, so nothing is skipped or mounted (the blob-source memory
+  # of earlier runs would turn the upload into a cross-repository mount)
+  rm -f "$HOME_SRC/blob-sources.json" "$HOME_SRC/upload-sessions.json"
   run_timed ocikit_push "$OCIKIT" --home "$HOME_SRC" -q push bench/kit:1 "$REGISTRY_HOST/bench/o$i:1" --plain-http
   rm -f "$BLOB_CACHE"
   run_timed skopeo_push skopeo --insecure-policy copy -q --dest-tls-verify=false \
