@@ -22,7 +22,7 @@ from ocikit._config import source_date_epoch
 from ocikit._layers._types import PackedLayer
 from ocikit._oci._model import Descriptor
 from ocikit._oci._reference import Reference
-from ocikit._trust._sbom_components import Components
+from ocikit._trust._sbom_components import Components, SbomInputs
 from ocikit._trust._sbom_validate import validate_sbom
 from ocikit.errors import OcikitError
 
@@ -49,26 +49,17 @@ def build_sbom(
     dependency files of code layers are read and the git provenance is taken (``None`` skips both);
     ``config`` is the Kitfile config blob's descriptor, recorded as the Kitfile digest.
     """
-    builder = _Builder(kitfile, layers, manifest_desc, reference, context_dir, include_env, config)
-    return builder.build()
+    inputs = SbomInputs(kitfile, layers, manifest_desc, reference, context_dir, include_env, config)
+    return _Builder(inputs).build()
 
 
 class _Builder:
     """One SBOM build: the BOM of the components, serialised, patched, validated and spliced."""
 
-    def __init__(
-        self,
-        kitfile: Any,
-        layers: Sequence[PackedLayer],
-        manifest_desc: Descriptor,
-        reference: Reference | None,
-        context_dir: Path | None,
-        include_env: bool,
-        config: Descriptor | None,
-    ) -> None:
-        self.manifest_desc = manifest_desc
-        self.include_env = include_env
-        self.parts = Components(kitfile, layers, manifest_desc, reference, context_dir, include_env, config)
+    def __init__(self, inputs: SbomInputs) -> None:
+        self.manifest_desc = inputs.manifest_desc
+        self.include_env = inputs.include_env
+        self.parts = Components(inputs)
 
     # -- the document ------------------------------------------------------------------------
 

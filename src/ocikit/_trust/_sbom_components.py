@@ -12,8 +12,9 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ocikit._kitfile._deps import PythonDependency, is_dependency_file, merge, parse_dependency_file
 from ocikit._layers._types import FileRecord, PackedLayer
@@ -25,7 +26,10 @@ from ocikit._trust._sbom_files import FileListing
 from ocikit._trust._sbom_kitfile import get_attr, model_card, str_or_none
 from ocikit.errors import PackError
 
-__all__ = ["Components"]
+if TYPE_CHECKING:
+    from ocikit._kitfile._model import Kitfile
+
+__all__ = ["Components", "SbomInputs"]
 
 #: Kitfile section → (CycloneDX component type value, bom-ref prefix).
 _SECTION_TYPES = {
@@ -53,26 +57,30 @@ def _inside(root: Path, rel: str) -> Path | None:
     return root.joinpath(*pure.parts)
 
 
+@dataclass(frozen=True)
+class SbomInputs:
+    """What one SBOM is built from: the Kitfile, the layers as written, and where they came from."""
+
+    kitfile: Kitfile
+    layers: Sequence[PackedLayer]
+    manifest_desc: Descriptor
+    reference: Reference | None
+    context_dir: Path | None
+    include_env: bool
+    config: Descriptor | None
+
+
 class Components:
     """The components of one SBOM build, and the JSON patches for what the library cannot model."""
 
-    def __init__(
-        self,
-        kitfile: Any,
-        layers: Sequence[PackedLayer],
-        manifest_desc: Descriptor,
-        reference: Reference | None,
-        context_dir: Path | None,
-        include_env: bool,
-        config: Descriptor | None,
-    ) -> None:
-        self.kitfile = kitfile
-        self.layers = list(layers)
-        self.manifest_desc = manifest_desc
-        self.reference = reference
-        self.context_dir = context_dir
-        self.include_env = include_env
-        self.config = config
+    def __init__(self, inputs: SbomInputs) -> None:
+        self.kitfile = inputs.kitfile
+        self.layers = list(inputs.layers)
+        self.manifest_desc = inputs.manifest_desc
+        self.reference = inputs.reference
+        self.context_dir = inputs.context_dir
+        self.include_env = inputs.include_env
+        self.config = inputs.config
         self.refs: set[str] = set()
         self.model_cards: dict[str, dict[str, Any]] = {}
         self.component_data: dict[str, list[dict[str, Any]]] = {}
