@@ -69,6 +69,26 @@ def _str(obj: Mapping[str, Any], key: str, where: str, *, required: bool = True)
     return value
 
 
+def _top_level(
+    obj: Any, where: str, other_keys: tuple[str, ...], both: str, media_types: tuple[str, ...]
+) -> str | None:
+    """The mediaType of a manifest or index document, after the checks both kinds share.
+
+    ``other_keys`` are the other kind's fields (their presence makes the document ambiguous, said as
+    "has both ``both``"); ``media_types`` the mediaTypes this kind may declare (or none at all).
+    """
+    if not isinstance(obj, dict):
+        raise VerificationError(f"{where}: must be a JSON object")
+    if obj.get("schemaVersion") != 2:
+        raise VerificationError(f"{where}: schemaVersion must be 2")
+    if any(key in obj for key in other_keys):
+        raise VerificationError(f"{where}: has both {both} (ambiguous)")
+    media_type = _str(obj, "mediaType", where, required=False)
+    if media_type is not None and media_type not in media_types:
+        raise VerificationError(f"{where}: unexpected mediaType {media_type!r}")
+    return media_type
+
+
 def _annotations(obj: Mapping[str, Any], where: str) -> dict[str, str]:
     value = obj.get("annotations")
     if value is None:
@@ -164,31 +184,16 @@ class Manifest:
             out["artifactType"] = self.artifact_type
         out["config"] = self.config.to_dict()
         out["layers"] = [layer.to_dict() for layer in self.layers]
-        if self.subject is not None:
-            out["subject"] = self.subject.to_dict()
-        if self.annotations:
-            out["annotations"] = dict(sorted(self.annotations.items()))
-        return out
+        return _with_subject_and_annotations(out, self.subject, self.annotations)
 
     def to_bytes(self) -> bytes:
         return go_json(self.to_dict())
 
     @classmethod
     def from_dict(cls, obj: Any, where: str = "manifest") -> Manifest:
-        if not isinstance(obj, dict):
-            raise VerificationError(f"{where}: must be a JSON object")
-        if obj.get("schemaVersion") != 2:
-            raise VerificationError(f"{where}: schemaVersion must be 2")
-        if "manifests" in obj:
-            raise VerificationError(f"{where}: has both 'layers' and 'manifests' (ambiguous)")
-        media_type = _str(obj, "mediaType", where, required=False)
-        if media_type not in (None, MANIFEST, DOCKER_MANIFEST):
-            raise VerificationError(f"{where}: unexpected mediaType {media_type!r}")
-        layers_raw = obj.get("layers")
-        if layers_raw is None:  # Go marshals a nil slice as null (kitops-format.md §1.2)
-            layers_raw = []
-        if not isinstance(layers_raw, list):
-            raise VerificationError(f"{where}: layers must be a list")
+        media_type = _top_level(obj, where, ("manifests",), "'layers' and 'manifests'", (MANIFEST, DOCKER_MANIFEST))
+        # Go marshals a nil slice as null (kitops-format.md §1.2)
+        layers_raw = _list(obj, "layers", where)
         subject = obj.get("subject")
         return cls(
             Descriptor.from_dict(obj.get("config"), f"{where} config"),
@@ -218,31 +223,15 @@ class Index:
         if self.artifact_type:
             out["artifactType"] = self.artifact_type
         out["manifests"] = [m.to_dict() for m in self.manifests]
-        if self.subject is not None:
-            out["subject"] = self.subject.to_dict()
-        if self.annotations:
-            out["annotations"] = dict(sorted(self.annotations.items()))
-        return out
+        return _with_subject_and_annotations(out, self.subject, self.annotations)
 
     def to_bytes(self) -> bytes:
         return go_json(self.to_dict())
 
     @classmethod
     def from_dict(cls, obj: Any, where: str = "index") -> Index:
-        if not isinstance(obj, dict):
-            raise VerificationError(f"{where}: must be a JSON object")
-        if obj.get("schemaVersion") != 2:
-            raise VerificationError(f"{where}: schemaVersion must be 2")
-        if "layers" in obj or "config" in obj:
-            raise VerificationError(f"{where}: has both 'manifests' and 'layers'/'config' (ambiguous)")
-        media_type = _str(obj, "mediaType", where, required=False)
-        if media_type not in (None, INDEX, DOCKER_LIST):
-            raise VerificationError(f"{where}: unexpected mediaType {media_type!r}")
-        raw = obj.get("manifests")
-        if raw is None:
-            raw = []
-        if not isinstance(raw, list):
-            raise VerificationError(f"{where}: manifests must be a list")
+        _top_level(obj, where, ("layers", "config"), "'manifests' and 'layers'/'config'", (INDEX, DOCKER_LIST))
+        raw = _list(obj, "manifests", where)
         subject = obj.get("subject")
         return cls(
             tuple(Descriptor.from_dict(d, f"{where} entry {i}") for i, d in enumerate(raw)),
@@ -254,6 +243,27 @@ class Index:
     @classmethod
     def from_bytes(cls, data: bytes, where: str = "index") -> Index:
         return cls.from_dict(_load(data, where), where)
+
+
+def _list(obj: Mapping[str, Any], key: str, where: str) -> list[Any]:
+    """``obj[key]`` as a list; a missing or null one is empty (a Go nil slice marshals as null)."""
+    raw = obj.get(key)
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise VerificationError(f"{where}: {key} must be a list")
+    return raw
+
+
+def _with_subject_and_annotations(
+    out: dict[str, Any], subject: Descriptor | None, annotations: Mapping[str, str]
+) -> dict[str, Any]:
+    """``out`` (a manifest's or index's JSON so far) with the subject and annotations they end with."""
+    if subject is not None:
+        out["subject"] = subject.to_dict()
+    if annotations:
+        out["annotations"] = dict(sorted(annotations.items()))
+    return out
 
 
 def _load(data: bytes, where: str) -> Any:
