@@ -13,7 +13,7 @@ import io
 import itertools
 import json
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import pytest
@@ -69,6 +69,30 @@ def rollback(storage: Storage, stage: str, **kw: Any) -> StageEvent:
     """``rollback_in`` with the fields of :class:`Rollback` as keywords; no settle wait by default."""
     kw.setdefault("settle", 0.0)
     return rollback_in(storage, stage, Rollback(**kw))
+
+
+def run_at_once(versions: Sequence[str], action: Callable[[str], object]) -> list[BaseException]:
+    """Run ``action(version)`` for every version, each in its own thread, all released together.
+
+    Returns what the threads raised (the caller asserts it is empty), so a failure in one thread is
+    reported by the test rather than lost in the thread.
+    """
+    start = threading.Barrier(len(versions))
+    errors: list[BaseException] = []
+
+    def run(version: str) -> None:
+        try:
+            start.wait()
+            action(version)
+        except BaseException as e:  # handed to the caller's assertion
+            errors.append(e)
+
+    threads = [threading.Thread(target=run, args=(v,)) for v in versions]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return errors
 
 
 def without_settle(monkeypatch: pytest.MonkeyPatch) -> None:

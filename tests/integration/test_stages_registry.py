@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-import threading
 from pathlib import Path
 
 import pytest
 
 import ocikit
 from _registry_fixtures import TestRegistry, unique_repo
-from fakes.stages import event_manifest, make_modelkits
+from fakes.stages import event_manifest, make_modelkits, run_at_once
 from ocikit._oci._model import MANIFEST, Descriptor
 from ocikit._oci._reference import Reference
 from ocikit._ops._repos import open_repository
@@ -100,21 +99,11 @@ def test_concurrent_promotions_are_all_recorded(registry: TestRegistry, home: Pa
     name, _, kits = repo
     opts = {"home": home, "options": registry.options}
     versions = ["1.3.0", "1.4.0", "1.5.0"]
-    barrier = threading.Barrier(len(versions))
-    errors: list[BaseException] = []
 
     def run(version: str) -> None:
-        try:
-            barrier.wait()
-            ocikit.promote(f"{name}:{version}", "production", new_stage=True, reason=f"race {version}", actor=version, **opts)
-        except BaseException as e:  # reported by the assertion below
-            errors.append(e)
+        ocikit.promote(f"{name}:{version}", "production", new_stage=True, reason=f"race {version}", actor=version, **opts)
 
-    threads = [threading.Thread(target=run, args=(v,)) for v in versions]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    errors = run_at_once(versions, run)
     assert errors == []
     events = ocikit.history(name, "production", verify=True, **opts)
     assert sorted(e.sequence for e in events) == [1, 2, 3]

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import io
 import json
-import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from fakes.stages import LockstepStorage, event_manifest, make_modelkit, promote, rollback, ticking_clock
+from fakes.stages import (
+    LockstepStorage,
+    event_manifest,
+    make_modelkit,
+    promote,
+    rollback,
+    run_at_once,
+    ticking_clock,
+)
 from ocikit._io._digest import Digest
 from ocikit._oci._model import EMPTY_CONFIG, EMPTY_JSON, MANIFEST, Descriptor, Manifest
 from ocikit._schemas import validator
@@ -372,23 +379,13 @@ def test_concurrent_promotions_are_all_recorded() -> None:
     versions = [f"1.{i}.0" for i in range(4)]
     storage = LockstepStorage("registry.test/acme/race", stage="production", writers=len(versions))
     digests = {make_modelkit(storage, v, 0.9).digest for v in versions}
-    start = threading.Barrier(len(versions))
-    errors: list[BaseException] = []
     results: list[StageEvent] = []
 
     def run(version: str) -> None:
-        try:
-            start.wait()
-            results.append(promote(storage, version, "production", new_stage=True, reason=f"race {version}",
-                                   actor=version))
-        except BaseException as e:  # reported by the assertion below
-            errors.append(e)
+        results.append(promote(storage, version, "production", new_stage=True, reason=f"race {version}",
+                               actor=version))
 
-    threads = [threading.Thread(target=run, args=(v,)) for v in versions]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    errors = run_at_once(versions, run)
     assert errors == []
     assert storage.rounds == len(versions)  # the race really happened: one winner per round
     events = history_in(storage, "production", verify=True)
