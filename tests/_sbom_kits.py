@@ -57,6 +57,19 @@ PROJECT_FILES: dict[str, bytes] = {
 }
 
 
+#: The Kitfile sections that name the code, data and docs folders of :data:`PROJECT_FILES`
+#: (a Kitfile for the project ends with these).
+PROJECT_SECTIONS_YAML = """\
+code:
+  - path: code
+datasets:
+  - name: reviews
+    path: data
+docs:
+  - path: docs
+"""
+
+
 def sample_kitfile() -> Kitfile:
     return Kitfile(
         manifest_version="1.0.0",

@@ -13,6 +13,7 @@ import pytest
 
 from _sbom_kits import (
     PROJECT_FILES,
+    PROJECT_SECTIONS_YAML,
     check_sbom,
     manifest_for,
     pack_layers,
@@ -207,14 +208,7 @@ model:
     task: text-classification
     metrics:
       accuracy: 0.93
-code:
-  - path: code
-datasets:
-  - name: reviews
-    path: data
-docs:
-  - path: docs
-"""
+""" + PROJECT_SECTIONS_YAML
 
 
 def test_end_to_end_pack_sbom_unpack_verify_files(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

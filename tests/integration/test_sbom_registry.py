@@ -18,7 +18,7 @@ import pytest
 from click.testing import CliRunner
 
 from _registry_fixtures import TestRegistry, unique_repo
-from _sbom_kits import PROJECT_FILES, check_sbom, write_project
+from _sbom_kits import PROJECT_FILES, PROJECT_SECTIONS_YAML, check_sbom, write_project
 from ocikit._config import RegistryOptions
 from ocikit._io._digest import Digest
 from ocikit._oci._reference import Reference
@@ -43,14 +43,7 @@ model:
   parts:
     - name: lora
       path: adapter
-code:
-  - path: code
-datasets:
-  - name: reviews
-    path: data
-docs:
-  - path: docs
-"""
+""" + PROJECT_SECTIONS_YAML
 
 
 @dataclass
