@@ -6,7 +6,9 @@ import io
 import json
 import os
 import tarfile
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from ocikit._oci._model import KITOPS_CONFIG, MANIFEST, Descriptor, Manifest
 from ocikit._store._storage import Storage
@@ -25,6 +27,15 @@ class BuiltKit:
     @property
     def blob_bytes(self) -> int:
         return sum(len(b) for b in self.blobs.values())
+
+
+def write_project(root: Path, files: Mapping[str, bytes], kitfile: str) -> Path:
+    """A project folder to pack: ``files`` (relative path → bytes) and the ``kitfile`` text."""
+    for rel, data in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(data)
+    (root / "Kitfile").write_text(kitfile)
+    return root
 
 
 def tar_of(files: dict[str, bytes]) -> bytes:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from _registry_fixtures import TestRegistry, unique_repo
+from fakes.modelkit import write_project
 from ocikit._config import RegistryOptions
 from ocikit._kitfile._model import Kitfile
 from ocikit._ops._catalog import inspect, list_modelkits
@@ -39,11 +40,7 @@ def _files(root: Path) -> dict[str, bytes]:
 
 
 def _modelpack(tmp_path: Path, home: Path, tag: str, compression: str = "gzip") -> None:
-    ctx = tmp_path / "ctx"
-    for rel, data in FILES.items():
-        (ctx / rel).parent.mkdir(parents=True, exist_ok=True)
-        (ctx / rel).write_bytes(data)
-    (ctx / "Kitfile").write_text(KITFILE)
+    ctx = write_project(tmp_path / "ctx", FILES, KITFILE)
     pack(ctx, tag=tag, home=home, format="modelpack", compression=compression)
 
 

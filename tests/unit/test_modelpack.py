@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from fakes.modelkit import write_project
 from ocikit._io._digest import Digest
 from ocikit._kitfile._model import Kitfile
 from ocikit._modelkit._modelpack import check_filepath, created_at, layer_kind, modelpack_media_type
@@ -70,11 +71,7 @@ FILES = {
 
 
 def _project(root: Path, kitfile: str = KITFILE, files: dict[str, bytes] = FILES) -> Path:
-    for rel, data in files.items():
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_bytes(data)
-    (root / "Kitfile").write_text(kitfile)
-    return root
+    return write_project(root, files, kitfile)
 
 
 def _files(root: Path) -> dict[str, bytes]:

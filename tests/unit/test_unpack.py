@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from fakes.modelkit import write_project
 from ocikit._layers._types import Limits
 from ocikit._ops._pack import pack
 from ocikit._ops._unpack import unpack
@@ -45,11 +46,7 @@ FILES = ["model/w.bin", "tokenizer/t.json", "data/train/a.csv", "data/val/b.csv"
 
 @pytest.fixture
 def kit(home: Path, tmp_path: Path) -> str:
-    ctx = tmp_path / "ctx"
-    for rel in FILES:
-        (ctx / rel).parent.mkdir(parents=True, exist_ok=True)
-        (ctx / rel).write_text(rel)
-    (ctx / "Kitfile").write_text(KITFILE)
+    ctx = write_project(tmp_path / "ctx", {rel: rel.encode() for rel in FILES}, KITFILE)
     pack(ctx, tag="demo:1", home=home, sbom=False)
     return "demo:1"
 
