@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Protocol
@@ -111,6 +111,15 @@ def _shrank(source: object) -> PackError:
     return PackError(f"{source} shrank while it was being packed; pack again")
 
 
+def _small_file(fd: int, entry: _Entry, header: bytes, write: Callable[[bytes], object],
+                progress: Progress, progress_key: str) -> str:
+    """A small file in one read and one ``write`` (header, data, padding); its hex digest."""
+    data = _read_small(fd, entry.size, entry.source)
+    write(header + data + padding(entry.size))
+    progress.advance(progress_key, entry.size)
+    return hashlib.sha256(data).hexdigest()
+
+
 def _direct_file(entry: _Entry, header: bytes, buffers: Buffers, line: Worker,
                  progress: Progress, progress_key: str) -> Any:
     """One file into the buffers: its hex digest, or (large files) the hash ``line`` still feeds."""
@@ -119,10 +128,7 @@ def _direct_file(entry: _Entry, header: bytes, buffers: Buffers, line: Worker,
     fd = _open_source(source)
     try:
         if entry.size < _SMALL_FILE:
-            data = _read_small(fd, entry.size, source)
-            buffers.write(header + data + padding(entry.size))
-            progress.advance(progress_key, entry.size)
-            return hashlib.sha256(data).hexdigest()
+            return _small_file(fd, entry, header, buffers.write, progress, progress_key)
         buffers.write(header)
         file_hash = hashlib.sha256()
         remaining = entry.size
@@ -236,10 +242,7 @@ def _buffered_file(entry: _Entry, header: bytes, sink: Sink, copier: _FileCopier
         if entry.size < _SMALL_FILE:
             # One read, hash inline, one write: a hand-off to the hash thread costs more
             # than hashing a small file (many-small-files datasets, docs/performance.md).
-            data = _read_small(fd, entry.size, source)
-            digest = hashlib.sha256(data).hexdigest()
-            sink.write(header + data + padding(entry.size))
-            progress.advance(progress_key, entry.size)
+            digest = _small_file(fd, entry, header, sink.write, progress, progress_key)
             return FileRecord(entry.name, entry.size, digest, entry.mode)
         sink.write(header)
         digest = copier.copy(fd, entry, sink, progress, progress_key)
