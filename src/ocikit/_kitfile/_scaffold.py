@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ocikit._io._files import write_atomic
+from ocikit._io._json import refuse_duplicate_keys
 from ocikit._kitfile._classify import classify
 from ocikit._kitfile._model import Kitfile, check_json
 from ocikit._kitfile._yaml import MAX_KITFILE_BYTES, parse_parameters
@@ -72,14 +73,7 @@ def _load_json_or_yaml(path: Path) -> Any:
     except UnicodeDecodeError as e:
         raise KitfileError(f"{path}: not UTF-8 text") from e
     if path.suffix.lower() == ".json":
-
-        def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
-            out: dict[str, Any] = {}
-            for k, v in items:
-                if k in out:
-                    raise KitfileError(f"{path}: duplicate key {k!r}")
-                out[k] = v
-            return out
+        pairs = refuse_duplicate_keys(lambda message: KitfileError(f"{path}: {message}"))
 
         def constant(name: str) -> Any:
             raise KitfileError(f"{path}: {name} cannot be represented in a Kitfile")

@@ -29,6 +29,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ocikit._io._digest import Digest
+from ocikit._io._json import refuse_duplicate_keys
 from ocikit._oci._gojson import go_json
 from ocikit._oci._model import MANIFEST
 from ocikit._oci._reference import Reference
@@ -142,20 +143,13 @@ def parse_strict_payload(data: bytes) -> dict[str, Any]:
     ``critical``, exactly one key in each of those; duplicate keys anywhere are refused.
     """
 
-    def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for k, v in pairs:
-            if k in out:
-                raise ValueError(f"duplicate key {k!r}")
-            out[k] = v
-        return out
-
     def exact(obj: Any, keys: set[str], where: str) -> dict[str, Any]:
         if not isinstance(obj, dict) or set(obj) != keys:
             raise ValueError(f"{where} must have exactly {sorted(keys)}")
         return obj
 
-    obj = exact(json.loads(data, object_pairs_hook=no_duplicates), {"critical", "optional"}, "payload")
+    parsed = json.loads(data, object_pairs_hook=refuse_duplicate_keys(ValueError))
+    obj = exact(parsed, {"critical", "optional"}, "payload")
     critical = exact(obj["critical"], {"type", "image", "identity"}, "critical")
     image = exact(critical["image"], {"docker-manifest-digest"}, "critical.image")
     identity = exact(critical["identity"], {"docker-reference"}, "critical.identity")
