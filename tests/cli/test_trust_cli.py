@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import stat
 from pathlib import Path
@@ -11,7 +10,8 @@ import pytest
 
 import cosign_verifier
 from conftest import Cli  # type: ignore[import-not-found]
-from ocikit._oci._model import KITOPS_CONFIG, MANIFEST, Descriptor, Manifest
+from fakes.modelkit import push_tiny_kit
+from ocikit._oci._model import Descriptor
 from ocikit._store._layout import LocalStore
 from ocikit._store._referrers import signature_tag
 from ocikit._trust._keys import is_encrypted, load_private_key
@@ -20,13 +20,7 @@ NAME = "localhost/acme/sentiment"
 
 
 def _modelkit(home: Path, tag: str = "1.0.0", content: bytes = b"weights", name: str = NAME) -> Descriptor:
-    repo = LocalStore.at_home(home).repository(name)
-    cfg = b'{"package":{"name":"sentiment"}}'
-    cfg_desc = Descriptor.for_bytes(KITOPS_CONFIG, cfg)
-    layer = Descriptor.for_bytes("application/vnd.kitops.modelkit.model.v1.tar", content)
-    repo.push_blob(cfg_desc, io.BytesIO(cfg))
-    repo.push_blob(layer, io.BytesIO(content))
-    return repo.push_manifest(Manifest(cfg_desc, (layer,)).to_bytes(), MANIFEST, tag=tag)
+    return push_tiny_kit(LocalStore.at_home(home).repository(name), tag, content)
 
 
 @pytest.fixture

@@ -55,6 +55,16 @@ def build_layers(sizes: list[int], seed: int = 0) -> list[bytes]:
     return [tar_of({f"file{i}.bin": rnd.randbytes(size)}) for i, size in enumerate(sizes)]
 
 
+def push_tiny_kit(storage: Storage, tag: str | None = "1.0.0", content: bytes = b"weights") -> Descriptor:
+    """A minimal KitOps ModelKit (a ``sentiment`` config, one model layer holding ``content``)."""
+    cfg = b'{"package":{"name":"sentiment"}}'
+    cfg_desc = Descriptor.for_bytes(KITOPS_CONFIG, cfg)
+    layer = Descriptor.for_bytes(LAYER_MODEL, content)
+    storage.push_blob(cfg_desc, io.BytesIO(cfg))
+    storage.push_blob(layer, io.BytesIO(content))
+    return storage.push_manifest(Manifest(cfg_desc, (layer,)).to_bytes(), MANIFEST, tag=tag)
+
+
 def push_modelkit(storage: Storage, tag: str | None, layers: list[bytes], *, name: str = "test-kit",
                   config_type: str = KITOPS_CONFIG) -> BuiltKit:
     """Push config + layers + manifest into ``storage`` (blobs first, manifest last)."""

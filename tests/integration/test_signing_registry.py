@@ -16,7 +16,8 @@ import pytest
 
 import cosign_verifier
 from _registry_fixtures import TestRegistry, unique_repo
-from ocikit._oci._model import KITOPS_CONFIG, MANIFEST, Descriptor, Manifest
+from fakes.modelkit import push_tiny_kit
+from ocikit._oci._model import MANIFEST, Descriptor, Manifest
 from ocikit._oci._reference import Reference
 from ocikit._ops._trust import sign, verify
 from ocikit._registry._client import Registry
@@ -56,12 +57,7 @@ def _ref(registry: TestRegistry, name: str, tag: str = "1.0.0") -> Reference:
 
 
 def _modelkit(storage: Storage, tag: str = "1.0.0", content: bytes = b"weights") -> Descriptor:
-    cfg = b'{"package":{"name":"sentiment"}}'
-    cfg_desc = Descriptor.for_bytes(KITOPS_CONFIG, cfg)
-    layer = Descriptor.for_bytes("application/vnd.kitops.modelkit.model.v1.tar", content)
-    storage.push_blob(cfg_desc, io.BytesIO(cfg))
-    storage.push_blob(layer, io.BytesIO(content))
-    return storage.push_manifest(Manifest(cfg_desc, (layer,)).to_bytes(), MANIFEST, tag=tag)
+    return push_tiny_kit(storage, tag, content)
 
 
 def _sig_manifest(storage: Storage, desc: Descriptor) -> dict:  # type: ignore[type-arg]
