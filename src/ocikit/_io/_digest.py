@@ -23,7 +23,7 @@ __all__ = [
     "ThreadedHashingReader", "copy_stream", "mismatch_error", "too_long_error", "truncated_error",
 ]
 
-#: Read/write buffer size. 1 MiB: 4 KiB reads cost +32 % on a 2 GiB hash (perf-baseline.md).
+#: Read/write buffer size. 1 MiB: 4 KiB reads cost +32 % on a 2 GiB hash (docs/performance.md, "Buffer size (1 MiB)").
 CHUNK = 1 << 20
 
 _SHA256 = re.compile(r"^sha256:[0-9a-f]{64}\Z")  # \Z, not $: "$" also matches before a final "\n"

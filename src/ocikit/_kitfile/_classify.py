@@ -1,6 +1,6 @@
 """How ``ocikit init`` sorts a directory's contents into Kitfile sections: KitOps' detection rules.
 
-Rules (``kitops-format.md`` §4.13; kit ``pkg/lib/kitfile/generate/generate.go``, v1.7):
+Rules (``docs/compatibility.md`` §4.13; kit ``pkg/lib/kitfile/generate/generate.go``, v1.7):
 
 * Top-level files: ``Kitfile``/``kitfile``/``.kitfile`` skipped; names starting (case-insensitive)
   with ``readme`` → docs "Readme file"; with ``license`` → docs "License file" + license detection.

@@ -1,6 +1,6 @@
 """The Kitfile as the ModelKit config blob: ``json.Marshal(KitFile)`` as kit writes it, and back.
 
-Written byte-compatible with ``kit`` (``kitops-format.md`` §2.1, §2.2): Go struct key order,
+Written byte-compatible with ``kit`` (``docs/compatibility.md`` §2.1, §2.2): Go struct key order,
 ``omitempty`` rules, ``package`` always present, ``docs[].path`` always present, per-element
 ``digest``/``diffId`` last, parameter maps sorted by key, Go float formatting (``_oci._gojson``).
 Read leniently as Go's ``json.Unmarshal`` does (unknown keys ignored), known keys type-checked.

@@ -118,7 +118,8 @@ def _element_field(section: str, index: int) -> str:
 
 
 def is_modelkit_reference(path: str | None) -> bool:
-    """True if a ``model.path`` names another ModelKit (contains ``:`` or ``@`` and parses, §4.14)."""
+    """True if a ``model.path`` names another ModelKit (contains ``:`` or ``@`` and parses,
+    docs/compatibility.md §4.14)."""
     if not path or (":" not in path and "@" not in path):
         return False
     try:
@@ -144,7 +145,8 @@ class KitfileContent:
     path_lines: Mapping[tuple[str, int], int] = field(default_factory=dict, compare=False, repr=False)
 
     def layer_elements(self) -> list[LayerElement]:
-        """Elements that become layers, in KitOps manifest order: model, parts, code, datasets, docs (§1.3).
+        """Elements that become layers, in KitOps manifest order: model, parts, code, datasets, docs
+        (docs/compatibility.md §1.3).
 
         The model is skipped when its path is empty or a ModelKit reference.
         """

@@ -1,4 +1,4 @@
-"""The KitOps ``--filter`` grammar for ``unpack`` (kitops-format.md §4.10).
+"""The KitOps ``--filter`` grammar for ``unpack`` (docs/compatibility.md §4.10).
 
 ``<type>[,<type>…][:<id>[,<id>…]]`` with types ``kitfile``, ``model``, ``datasets``, ``code``,
 ``docs``. ``model`` also covers the model's parts. An ``<id>`` selects an element whose ``name`` or

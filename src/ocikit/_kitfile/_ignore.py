@@ -1,4 +1,4 @@
-""".kitignore: ``.dockerignore`` semantics, as kit implements them (kitops-format.md §3.3).
+""".kitignore: ``.dockerignore`` semantics, as kit implements them (docs/compatibility.md §3.3).
 
 kit reads the file with moby's ``ignorefile.ReadAll`` and matches with moby's
 ``patternmatcher.MatchesOrParentMatches``. This module ports those two functions

@@ -1,6 +1,6 @@
 """The Kitfile: one value (``_elements.KitfileContent``) and its forms, each owned by a module here.
 
-Format: ``kitops-format.md`` §2 (config blob), §2.5 (YAML rules); user reference: ``docs/kitfile.md``;
+Format: ``docs/compatibility.md`` §2 (config blob), §2.5 (YAML rules); user reference: ``docs/kitfile.md``;
 the one source of truth for the YAML shape is ``schemas/kitfile.schema.json``.
 
 :class:`Kitfile` is the entry point for every form: ``load``/``loads`` (the hardened YAML loader,
@@ -128,7 +128,8 @@ class Kitfile(KitfileContent):
         return to_yaml(self)
 
     def to_config_json(self, layer_infos: Mapping[tuple[str, int], LayerInfo] | None = None) -> bytes:
-        """The config blob: ``json.Marshal(KitFile)`` as kit writes it (§2.1, §2.2), with layer digests."""
+        """The config blob: ``json.Marshal(KitFile)`` as kit writes it (docs/compatibility.md §2.1, §2.2),
+        with layer digests."""
         from ocikit._kitfile._config_json import write_config
 
         return write_config(self, layer_infos or {})

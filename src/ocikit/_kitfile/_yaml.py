@@ -3,7 +3,7 @@
 Every YAML file ocikit reads goes through here: Kitfiles, ``init --params/--metrics`` files, the
 stage policy file and MLflow ``meta.yaml`` (:func:`parse_parameters`).
 
-Loading is deliberately not ``yaml.safe_load`` (reliability.md §1.10): we read the libyaml *event*
+Loading is deliberately not ``yaml.safe_load`` (docs/reliability.md §H5): we read the libyaml *event*
 stream (``CSafeLoader``'s parser; never its constructor) and build the values ourselves, so that
 
 * no tag can construct objects; any tag that is not a standard JSON-like one is refused;

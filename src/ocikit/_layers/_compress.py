@@ -1,5 +1,5 @@
 """Compression of a layer as it is written (with its two hashes) and decompression as it is read, with the
-decompression-bomb guard (reliability.md §1.4).
+decompression-bomb guard (docs/reliability.md §H2).
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ def check_member_name(name: str, what: str) -> str:
 
     Refused: empty names, absolute paths, ``..`` components, backslashes, drive letters, NUL and
     other control characters, over-long names. ``weights..bin`` is fine: only whole ``..``
-    components are refused (kit's substring test refuses it, reliability.md §1.1).
+    components are refused (kit's substring test refuses it, docs/reliability.md §H1).
     """
     if not name:
         raise UnsafeArchiveError(f"{what}: entry with an empty name")

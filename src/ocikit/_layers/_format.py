@@ -1,7 +1,7 @@
 """Tar header encoding: the bytes Go's ``archive/tar`` writer emits for one entry (USTAR, Go's prefix/name
 split, a per-file PAX header only when USTAR cannot hold the name or the size), and the normalised modes.
 
-Entries are written the way ``kit pack`` writes them (kitops-format.md §3.1-3.2): mtime 0, uid 1000,
+Entries are written the way ``kit pack`` writes them (docs/compatibility.md §3.1-3.2): mtime 0, uid 1000,
 gid 0, empty uname/gname, no global header; the header bytes follow Go's writer so the tar is
 byte-identical to kit's for the same entries.
 """

@@ -1,6 +1,6 @@
 """The strict tar reader: a streaming parser of a layer's tar that yields only files and directories.
 
-Not ``tarfile``: see reliability.md §1.1 for the bypasses of its ``data`` filter. Every header is
+Not ``tarfile``: see docs/reliability.md §H1 for the bypasses of its ``data`` filter. Every header is
 checked (checksum, type, name, size, the entry limit) before a byte of its body is handed on.
 """
 

@@ -52,7 +52,7 @@ SECTION_KIND = {"model": "model", "parts": "modelpart", "code": "code", "dataset
 
 
 def layer_media_type(kind: str, compression: str = "none") -> str:
-    """``application/vnd.kitops.modelkit.<kind>.v1.tar[+gzip|+zstd]`` (kitops-format.md §1.1)."""
+    """``application/vnd.kitops.modelkit.<kind>.v1.tar[+gzip|+zstd]`` (docs/compatibility.md §1.1)."""
     if kind not in KINDS:
         raise ValueError(f"unknown layer kind {kind!r}")
     if compression not in _SUFFIX:
@@ -79,7 +79,7 @@ def parse_layer_media_type(media_type: str) -> tuple[str, str]:
 
 @dataclass(frozen=True)
 class Limits:
-    """Caps applied while reading a layer (reliability.md §1.4). Override with env variables."""
+    """Caps applied while reading a layer (docs/reliability.md §H2). Override with env variables."""
 
     #: decompressed bytes may exceed ``max(min_allowance, max_ratio × compressed size)``
     max_ratio: int = 1000

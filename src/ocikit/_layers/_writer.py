@@ -1,6 +1,6 @@
 """The layer tar writer: entries in, the deterministic tar out, hashed in the same pass.
 
-Entries are written the way ``kit pack`` writes them (kitops-format.md §3.1-3.2): names relative
+Entries are written the way ``kit pack`` writes them (docs/compatibility.md §3.1-3.2): names relative
 to the context, forward slashes, no ``./`` and no trailing ``/``; only regular files and
 directories; exactly two zero blocks at the end (no 10240-byte record padding); the headers come
 from :mod:`ocikit._layers._format`.

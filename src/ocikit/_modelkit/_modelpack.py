@@ -1,6 +1,6 @@
 """CNCF ModelPack (model-spec) artifacts: media types, telling the formats apart, and the config blob.
 
-Writing (``pack(..., format="modelpack")``, kitops-format.md §5.1, §5.2): layers use
+Writing (``pack(..., format="modelpack")``, docs/compatibility.md §5.1, §5.2): layers use
 ``application/vnd.cncf.model.{weight, weight.config, dataset, code, doc}.v1.tar[+gzip|+zstd]``
 (kit's mapping of model, parts, datasets, code, docs), the config is
 ``application/vnd.cncf.model.config.v1+json`` with ``descriptor``/``modelfs``/``config``, the
@@ -41,7 +41,7 @@ __all__ = [
     "modelpack_media_type",
 ]
 
-#: The Kitfile as JSON in a ModelPack manifest (kit, kitops-format.md §1.4).
+#: The Kitfile as JSON in a ModelPack manifest (kit, docs/compatibility.md §1.4).
 ANNOTATION_KITFILE = "ml.kitops.modelkit.kitfile"
 FORMATS = ("kitops", "modelpack")
 

@@ -14,7 +14,7 @@ from ocikit.errors import UnsafeArchiveError
 
 __all__ = ["ANNOTATION_FILE_METADATA", "RawAsTar", "raw_mode"]
 
-#: model-spec docs/annotations.md: JSON {name, mode, uid, gid, size, mtime, typeflag} of a raw layer's file.
+#: model-spec (docs/compatibility.md §5.2): JSON {name, mode, uid, gid, size, mtime, typeflag} of a raw layer's file.
 ANNOTATION_FILE_METADATA = "org.cncf.model.file.metadata+json"
 
 

@@ -1,7 +1,7 @@
 """The one JSON encoder: compact JSON byte-for-byte as Go's ``encoding/json`` ``json.Marshal`` writes it.
 
 Everything whose bytes must match the Go tools' bytes (manifests, indexes, the Kitfile config blob,
-ModelPack configs, signatures' payloads, stage events) is encoded here (``kitops-format.md`` §1.2, §2.2):
+ModelPack configs, signatures' payloads, stage events) is encoded here (``docs/compatibility.md`` §1.2, §2.2):
 
 * dict key order is kept as given: callers build dicts in Go struct order (a Go ``map`` is sorted,
   so callers sort those, e.g. ``parameters``);

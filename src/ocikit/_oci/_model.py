@@ -1,9 +1,9 @@
 """OCI values: descriptors, image manifests, image indexes, media types, canonical JSON. Pure.
 
-Specs: https://github.com/opencontainers/image-spec/blob/main/manifest.md, ``descriptor.md``,
-``image-index.md``. Serialisation follows Go's ``encoding/json`` as KitOps uses it (compact, struct
+Specs: image-spec's manifest, descriptor and index pages (``docs/compatibility.md`` §1.5).
+Serialisation follows Go's ``encoding/json`` as KitOps uses it (compact, struct
 key order, ``<>&`` escaped) so that a manifest we write has one well-defined byte form
-(``kitops-format.md`` §1.2, §2.2). Parsing is strict and bounded: a manifest is at most
+(``docs/compatibility.md`` §1.2, §2.2). Parsing is strict and bounded: a manifest is at most
 :data:`MAX_MANIFEST_BYTES`, digests are validated, an object that is both a manifest and an index is
 refused.
 """
@@ -192,7 +192,7 @@ class Manifest:
     @classmethod
     def from_dict(cls, obj: Any, where: str = "manifest") -> Manifest:
         media_type = _top_level(obj, where, ("manifests",), "'layers' and 'manifests'", (MANIFEST, DOCKER_MANIFEST))
-        # Go marshals a nil slice as null (kitops-format.md §1.2)
+        # Go marshals a nil slice as null (docs/compatibility.md §1.2)
         layers_raw = _list(obj, "layers", where)
         subject = obj.get("subject")
         return cls(

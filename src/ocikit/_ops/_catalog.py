@@ -1,5 +1,5 @@
 """Reading and editing what the local store (or a registry repository) holds: the library side of
-``list``, ``inspect``, ``info``, ``tag`` and ``remove`` (kitops-format.md §4.5, §4.6, §4.8, §4.9).
+``list``, ``inspect``, ``info``, ``tag`` and ``remove`` (docs/compatibility.md §4.5, §4.6, §4.8, §4.9).
 
 Only ModelKits are listed: KitOps ModelKits and CNCF ModelPacks (``_modelpack``; a ModelPack
 without a Kitfile annotation shows the Kitfile synthesised from its config). SBOMs, signatures and
@@ -257,7 +257,7 @@ def remove(
     home: str | os.PathLike[str] | None = None,
     options: RegistryOptions | None = None,
 ) -> list[RemoveEvent]:
-    """kit's remove semantics (§4.9).
+    """kit's remove semantics (docs/compatibility.md §4.9).
 
     * ``REF`` by digest: the manifest and all its tags go. By tag: the tag goes; the manifest too
       when that was its only tag (``force``: always, with all its tags). ``repo:a,b`` = one by one.

@@ -1,6 +1,6 @@
 """What changed between two ModelKits: Kitfile fields, layers, and the files inside changed layers.
 
-``kit diff`` (``kitops-format.md`` §4.7) compares config digests and layer digests only. This goes
+``kit diff`` (``docs/compatibility.md`` §4.7) compares config digests and layer digests only. This goes
 further, because the question a reviewer asks is *what* changed:
 
 * **Kitfile fields**, flattened to dotted paths (``model.parameters.metrics.accuracy``,

@@ -3,7 +3,7 @@
 Three relations, all read from the registry (or the local store) without downloading a layer:
 
 * **derived from**: a ModelKit whose ``model.path`` is another ModelKit's reference
-  (``kitops-format.md`` §4.14) is a child of that ModelKit. A parent named by tag is resolved in
+  (``docs/compatibility.md`` §4.14) is a child of that ModelKit. A parent named by tag is resolved in
   the same repository *now*, so a parent tag that moved since is reported as it is today; a
   parent in another repository is kept as an external reference.
 * **shares layers**: versions whose dataset or code layers have the same digest hold the same

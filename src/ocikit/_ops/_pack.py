@@ -1,6 +1,6 @@
 """``pack``: a project directory + Kitfile → a ModelKit in the local store.
 
-The plan comes first (``_pack_plan``: which file goes into which layer, kitops-format.md §3.1,
+The plan comes first (``_pack_plan``: which file goes into which layer, docs/compatibility.md §3.1,
 §3.3, with the walk of the context in ``_pack_walk`` and the parent chain in ``_pack_parents``);
 :func:`pack` then writes it: the layers, the config, the manifest (untagged), the SBOM, the
 signatures, and the tags last. ``plan_pack`` is the dry run.
@@ -10,7 +10,7 @@ Reproducible: tar entries carry no times or owners and normalised modes, the man
 give the same manifest digest on any machine.
 
 With ``format="modelpack"`` the same layers are written as a CNCF ModelPack (``_modelpack``,
-kitops-format.md §5): ``application/vnd.cncf.model.*`` media types, a ModelPack config whose
+docs/compatibility.md §5): ``application/vnd.cncf.model.*`` media types, a ModelPack config whose
 ``descriptor.createdAt`` is ``SOURCE_DATE_EPOCH`` when set (else now, so the digest then differs
 from run to run), and the Kitfile as JSON in the manifest annotation ``ml.kitops.modelkit.kitfile``.
 Every layer, in both formats, carries ``org.cncf.model.filepath`` = its cleaned Kitfile path, as

@@ -2,7 +2,7 @@
 
 The chain is resolved where each reference says (``_repos.locate``: the registry it names, the
 local store offline), at most :data:`MAX_PARENT_DEPTH` deep (kit's MaxModelRefChain,
-kitops-format.md §4.14), cycles refused, the pack's own tags included. The parents' layer paths are
+docs/compatibility.md §4.14), cycles refused, the pack's own tags included. The parents' layer paths are
 left out of this pack's layers; their SBOMs are inherited by this one's.
 """
 
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 __all__ = ["MAX_PARENT_DEPTH", "Parent", "Parents", "parent_sboms", "resolve_parents"]
 
-#: kit's MaxModelRefChain: at most this many ancestors (kitops-format.md §4.14).
+#: kit's MaxModelRefChain: at most this many ancestors (docs/compatibility.md §4.14).
 MAX_PARENT_DEPTH = 10
 
 

@@ -5,7 +5,7 @@ the context (``_pack_walk``), and returns the :class:`PackPlan` that ``pack`` wo
 writing nothing. ``pack`` makes the same plan (:func:`prepare_pack`) and then writes it.
 
 One layer per Kitfile element, in manifest order model, parts, code, datasets, docs
-(kitops-format.md §3.1); a model whose ``path`` is empty or a ModelKit reference gets no layer.
+(docs/compatibility.md §3.1); a model whose ``path`` is empty or a ModelKit reference gets no layer.
 Another element's path, or a parent's, claims its subtree unless it is this layer's path or one of
 its ancestors: when a dataset lives inside the model directory, or ``code: .`` covers everything,
 every file lands in exactly one layer. Unlike kit, which compares with a string prefix (so a

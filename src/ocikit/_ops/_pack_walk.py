@@ -5,7 +5,7 @@
 * ``.kitignore`` (dockerignore rules, ``_kitfile._ignore``) drops entries; the Kitfile and
   ``.kitignore`` at the context root are never packed.
 * Paths claimed by another layer (``excluded``) are left out, comparing whole path components
-  (:func:`is_under`), so every file lands in exactly one layer (kitops-format.md §3.3).
+  (:func:`is_under`), so every file lands in exactly one layer (docs/compatibility.md §3.3).
 * Symbolic links are followed when their target (fully resolved) stays inside the context: the
   link's name is packed as a regular file or directory with the target's content. A link that leads
   outside the context, or a loop, is a :class:`PackError` naming the link (kit drops links silently,

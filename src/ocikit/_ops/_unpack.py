@@ -9,7 +9,7 @@ Order of work, so that nothing is written unless everything checks out:
 3. Read the config (the Kitfile) and match layers to Kitfile elements by counting per kind in
    manifest order, as kit does; the config's per-layer digest must equal the manifest's.
 4. Parent ModelKits (``model.path`` is a reference) come first, with only the ``model`` part of
-   the filters, at most 10 deep, cycles refused (kitops-format.md §4.10, §4.14).
+   the filters, at most 10 deep, cycles refused (docs/compatibility.md §4.10, §4.14).
 5. Every layer is extracted into one staging directory ``<target>/.ocikit-unpack-XXXX`` by the
    strict reader in ``_layers`` (no links, devices, FIFOs, setuid/setgid, ``..``, absolute or
    backslash names, duplicates, lying sizes, bombs). Each blob's digest and size are checked at
@@ -25,7 +25,7 @@ Unpacked files are not fsynced (like ``tar -xf``): the store is the durable copy
 be re-created from it; large files are written with direct I/O by ``_layers`` anyway
 (docs/performance.md, "Durability of unpacked files").
 
-CNCF ModelPacks (``_modelpack``, kitops-format.md §5) are read too: the Kitfile comes from the
+CNCF ModelPacks (``_modelpack``, docs/compatibility.md §5) are read too: the Kitfile comes from the
 manifest annotation ``ml.kitops.modelkit.kitfile`` or, for ModelPacks made by other tools, is
 synthesised from the config and the layers' ``org.cncf.model.filepath`` annotations (checked: a
 relative path that stays inside the target). Tar layers hold context-relative names as in KitOps

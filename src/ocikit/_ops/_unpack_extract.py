@@ -46,7 +46,7 @@ def extract_job(job: LayerJob, staging_fd: int, state: ExtractState, limits: Lim
         prefix_fd = None
         if job.info is None and job.raw_name is None:
             # Layers of kit <= 0.4 (config element without digest): names are relative to the
-            # parent of the Kitfile path (kitops-format.md §3.4).
+            # parent of the Kitfile path (docs/compatibility.md §3.4).
             prefix = posixpath.dirname(posixpath.normpath(job.path))
             if prefix and prefix != ".":
                 prefix_fd = _open_staging_dirs(staging_fd, prefix, what)

@@ -3,7 +3,7 @@
 Layers are matched to Kitfile elements by counting per kind in manifest order, as kit does; the
 config's per-layer digest must equal the manifest's. Parent ModelKits (``model.path`` is a
 reference) come first, with only the ``model`` part of the filters, at most 10 deep, cycles refused
-(kitops-format.md §4.10, §4.14). A filter that selects nothing is refused, listing what there is.
+(docs/compatibility.md §4.10, §4.14). A filter that selects nothing is refused, listing what there is.
 """
 
 from __future__ import annotations

@@ -6,9 +6,9 @@ on send them pre-emptively (no body is ever sent twice). ``Bearer realm=..,servi
 → fetch a token from the realm for the scopes the operation needs (``pull`` to read,
 ``pull,push`` to write, plus ``pull`` on a mount source) and cache it per (realm, service, scopes,
 identity); a ``401``/``403`` with ``error="insufficient_scope"`` re-challenges once with the
-server's scope (``reliability.md`` §1.8).
+server's scope (``docs/compatibility.md`` §7.3).
 
-Safety (``reliability.md`` §1.6-1.7): credentials go only to the registry's exact origin
+Safety (``docs/reliability.md`` §H3-H4): credentials go only to the registry's exact origin
 (scheme, host, port) and to a validated token realm: http(s) only, no userinfo, no TLS downgrade,
 plain http only to the registry host itself, never a link-local / metadata address, and a
 private or loopback IP only when it is the registry host. Token responses are size-capped and
@@ -223,7 +223,7 @@ class Authenticator:
         headers = {"Accept": "application/json", "User-Agent": user_agent()}
         sep = "&" if urlsplit(realm).query else "?"
         if self._cred is not None and self._cred.identity_token:
-            # OAuth2 refresh-token grant (docker token spec, "oauth.md")
+            # OAuth2 refresh-token grant (distribution's token spec, docs/compatibility.md §7.3)
             form = [("grant_type", "refresh_token"), ("refresh_token", self._cred.identity_token),
                     ("client_id", "ocikit"), *query]
             headers["Content-Type"] = "application/x-www-form-urlencoded"

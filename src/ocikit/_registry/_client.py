@@ -1,8 +1,8 @@
 """The registry client: ``Registry(host, options).repository(name)`` is a ``Storage``.
 
 Spec: https://github.com/opencontainers/distribution-spec/blob/main/spec.md. Behaviour of the
-registry we test against (distribution 2.8) is in ``registry-behaviour.md``; the faults handled
-here are catalogued in ``reliability.md`` §1.5-1.8 and §3.
+registry we test against (distribution 2.8) is in ``docs/compatibility.md`` §7.2; the faults handled
+here are catalogued in ``docs/reliability.md`` ("Registry faults", "Hostile manifests and blobs", §H2-H4).
 
 The work is done below this module, each part documented where it is:
 

@@ -2,7 +2,7 @@
 
 Reads, in order: ocikit's own file (``credentials_path(home)``, or ``RegistryOptions.credentials_file``)
 and then Docker's (``$DOCKER_CONFIG/config.json``, else ``~/.docker/config.json``), as KitOps does
-since its PR #910 (``kitops-format.md`` §4.12). In each file: ``credHelpers[host]``, then
+since its PR #910 (``docs/compatibility.md`` §4.12). In each file: ``credHelpers[host]``, then
 ``auths[host]`` (``auth`` = base64 ``user:password``, or ``username``/``password``, or
 ``identitytoken``), then ``credsStore``. Helpers speak Docker's protocol
 (https://github.com/docker/docker-credential-helpers: ``docker-credential-<name> get`` with the

@@ -5,9 +5,9 @@ tests inject an in-process fake registry and the HTTP library never leaks furthe
 
 Why urllib3 and not requests: it streams file-object bodies and responses without buffering, it
 does not read ``REQUESTS_CA_BUNDLE`` (which on some machines silently overrides a per-session CA,
-``perf-baseline.md``), and we can switch off its redirect following and retries, which the
-registry client does itself (credentials must be dropped on origin change, ``reliability.md`` §1.6;
-PATCH must never be replayed blindly, §3.1).
+``docs/compatibility.md`` §7.4), and we can switch off its redirect following and retries, which the
+registry client does itself (credentials must be dropped on origin change, ``docs/reliability.md`` §H3;
+PATCH must never be replayed blindly, "Registry faults" there).
 
 TLS trust is the system CAs plus ``--ca-file``; ``--no-tls-verify`` turns verification off.
 """

@@ -153,7 +153,7 @@ class RegistryRepository:
     def _exists(self, url: str, headers: Mapping[str, str], get_headers: Mapping[str, str] | None = None) -> Response:
         """``HEAD url``; on registries that answer ``HEAD`` with 405, a ``GET`` (with
         ``get_headers`` added) whose body is never read: it is closed unread, and ``_http`` drops
-        such a connection instead of draining it. ``reliability.md`` §3.1 (containerd
+        such a connection instead of draining it. ``docs/reliability.md``, "Registry faults" (containerd
         ``retryRequest``). The returned response is closed; only status and headers are used."""
         if self.registry._head_allowed:
             resp = self.registry.send("HEAD", url, scopes=self._pull, headers=headers, follow_redirects=True)
@@ -192,7 +192,7 @@ class RegistryRepository:
                 body = read_error_body(resp)
                 if error_code(body) == "MANIFEST_BLOB_UNKNOWN":
                     # We pushed every blob before the manifest, so on an eventually consistent
-                    # backend this is read-after-write lag (reliability.md §3.1): wait, retry.
+                    # backend this is read-after-write lag (docs/reliability.md, "Registry faults"): wait, retry.
                     wait = retry.settle_delay(attempt)
                     log.info("%s: the registry does not see a blob of the manifest yet; retrying in %.1fs",
                              self.name, wait)

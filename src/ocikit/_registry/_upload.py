@@ -6,7 +6,7 @@
   broken ``PATCH`` is never replayed blindly (``GET <location>`` tells where the upload stands).
   Never the single-``POST`` form. ``?mount=&from=`` when the blob was seen in another repository
   of the same registry.
-* Upload recovery (``reliability.md`` §3.1), at most ``UPLOAD_RESTARTS`` sessions per blob: after
+* Upload recovery (``docs/reliability.md``, "Registry faults"), at most ``UPLOAD_RESTARTS`` sessions per blob: after
   a broken request, a ``401`` with a fresh challenge on a streamed body (token expired mid-push:
   a new token is fetched first) or a ``404 BLOB_UPLOAD_UNKNOWN`` (session expired), the blob is
   ``HEAD``-ed (it may have landed) and otherwise sent again in a **new** session.
@@ -198,7 +198,7 @@ class Uploader:
         if resp.status == 404:
             # BLOB_UPLOAD_UNKNOWN: the session expired or was purged (distribution's
             # uploadpurging), or another replica never saw it. Any 404 on the upload URL means the
-            # session is gone; only a new one can help (reliability.md §3.1).
+            # session is gone; only a new one can help (docs/reliability.md, "Registry faults").
             code = error_code(read_error_body(resp)) or "404"
             raise _UploadSessionLost(f"{what}: the registry {self.registry.host} no longer knows the upload "
                                      f"session ({code})", hint="run the command again")

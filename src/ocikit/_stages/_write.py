@@ -1,7 +1,7 @@
 """Writing a transition: push the event as a referrer of its ModelKit, move the head tag, then the stage tag.
 
 Registries offer no compare-and-swap on tags (distribution ignores ``If-Match``,
-``signing-sbom.md`` §2.3), so a writer re-checks the head just before tagging, reads it back after,
+``docs/compatibility.md`` §6.8), so a writer re-checks the head just before tagging, reads it back after,
 waits a short settle time and checks its event is still in the chain; if a concurrent writer won,
 it writes its event again on top of the new head and lists the lost attempt under ``abandoned``.
 Nothing is silently lost.

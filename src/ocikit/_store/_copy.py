@@ -1,6 +1,6 @@
 """Copying a ModelKit from one storage to another: ``copy``, which ``push`` and ``pull`` are built on.
 
-Order (so a reader never sees a manifest whose blobs are missing, ``registry-behaviour.md``):
+Order (so a reader never sees a manifest whose blobs are missing, ``docs/compatibility.md`` §7.2):
 manifest fetched and checked to be a ModelKit → config and layers in parallel (each streamed and
 verified against digest and size; blobs the destination has are skipped; a blob seen in another
 repository of the same registry is mounted) → the manifest, under every tag → the referrers
@@ -175,7 +175,7 @@ def _copy_referrers(job: _Job, subject: Digest, *, depth: int, seen: set[Digest]
 
 
 def _copy_signature_tag(job: _Job, subject: Digest) -> None:
-    """cosign's legacy signature tag ``sha256-<hex>.sig`` (``signing-sbom.md`` §1.4)."""
+    """cosign's legacy signature tag ``sha256-<hex>.sig`` (``docs/compatibility.md`` §6.3)."""
     tag = signature_tag(subject)
     try:
         desc = job.src.resolve(tag)

@@ -164,7 +164,7 @@ class _Check:
     def _blob(self, desc: Descriptor, owner: str) -> bool:
         """Present with the right size? Records a problem if not."""
         if desc.data is not None and desc.digest not in self.sizes:
-            return True  # embedded in the descriptor (image-spec descriptor.md "data")
+            return True  # embedded in the descriptor (the ``data`` field, docs/compatibility.md §1.5)
         if desc.digest not in self.sizes:
             self._found(MISSING_BLOB, str(desc.digest), f"{owner} references missing blob {desc.digest}")
             return False

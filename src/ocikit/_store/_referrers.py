@@ -4,7 +4,7 @@ Spec: https://github.com/opencontainers/distribution-spec/blob/main/spec.md#refe
 Registries without the referrers API (distribution 2.8 and 3.x, our local layout) keep an image
 index under the tag ``sha256-<hex of the subject>``; the client that pushes a referrer adds it to
 that index. distribution does not honour ``If-Match``, so after each update we read the index back
-and retry if a concurrent writer replaced it (``signing-sbom.md`` §2.3-2.4).
+and retry if a concurrent writer replaced it (``docs/compatibility.md`` §6.8).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Signing keys: generate, write, load. ECDSA P-256 only, PEM on disk, cosign-compatible.
 
-Formats (``signing-sbom.md`` §1.7, sigstore/cosign ``pkg/cosign/keys.go``):
+Formats (``docs/compatibility.md`` §6.6, sigstore/cosign ``pkg/cosign/keys.go``):
 
 * public key: PEM ``PUBLIC KEY`` (X.509 SubjectPublicKeyInfo), the same bytes cosign writes to
   ``cosign.pub``; this is all ``ocikit verify`` and ``cosign verify --key`` need;
@@ -12,7 +12,7 @@ Formats (``signing-sbom.md`` §1.7, sigstore/cosign ``pkg/cosign/keys.go``):
   writing it needs PyNaCl (``pip install 'ocikit[cosign-keys]'``).
 
 Why only P-256: the legacy simple-signing payload carries no algorithm identifier and cosign's
-signature spec pins ECDSA P-256 / SHA-256 (``specs/SIGNATURE_SPEC.md``).
+signature spec pins ECDSA P-256 / SHA-256 (https://github.com/sigstore/cosign/blob/main/specs/SIGNATURE_SPEC.md).
 
 ``cryptography`` is imported inside functions so ``ocikit --help`` stays fast. Passwords are never
 logged or put in messages.

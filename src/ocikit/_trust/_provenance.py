@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 
 _GIT_TIMEOUT = 10.0
 
-#: Extensions of formats that unpickle on load (reliability.md §1.11). ``.bin`` is too generic to
+#: Extensions of formats that unpickle on load (docs/reliability.md §H6). ``.bin`` is too generic to
 #: flag by name (it is flagged by content, e.g. a PyTorch zip holding ``data.pkl``).
 _PICKLE_EXTENSIONS = {
     ".pkl": "pickle",

@@ -1,6 +1,6 @@
 """The SBOM as an OCI 1.1 referrer of its ModelKit: attach one, find the one attached.
 
-Attachment follows the shape Trivy looks for (``signing-sbom.md`` §6.2): a manifest with
+Attachment follows the shape Trivy looks for (``docs/compatibility.md`` §6.9): a manifest with
 ``artifactType: application/vnd.cyclonedx+json``, the empty config, exactly one layer of that media
 type, and ``subject`` = the ModelKit manifest.
 """

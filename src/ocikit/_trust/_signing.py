@@ -1,7 +1,7 @@
 """cosign-compatible signatures of manifest digests (key-based, legacy ``.sig`` tag scheme): sign a
 manifest in a storage, verify one, make a key pair. The bytes on the wire are ``_simple_signing``'s.
 
-Verification is a conjunction (``reliability.md`` §1.12): at least one layer whose signature
+Verification is a conjunction (``docs/reliability.md`` §H7): at least one layer whose signature
 verifies over the exact blob bytes with the given key AND whose payload names the digest being
 used AND the repository it was fetched for AND carries the required annotations. Zero such layers
 is a failure, never a vacuous success. Callers then use content **by the verified digest** and do

@@ -1,7 +1,7 @@
 """The cosign signature format: simple-signing payloads, the ``.sig`` image, ECDSA signatures.
 
-Format, exactly as cosign writes and checks it (``signing-sbom.md`` §1.2-1.6; sigstore/cosign
-``specs/SIGNATURE_SPEC.md``, ``pkg/oci/static``, ``pkg/cosign/verify.go``):
+Format, exactly as cosign writes and checks it (``docs/compatibility.md`` §6.1-6.5; sigstore/cosign
+https://github.com/sigstore/cosign/blob/main/specs/SIGNATURE_SPEC.md, ``pkg/oci/static``, ``pkg/cosign/verify.go``):
 
 * the **payload** is simple-signing JSON naming the manifest digest and the repository,
   Go-compact and in Go struct order::
