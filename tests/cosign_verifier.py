@@ -1,14 +1,15 @@
 """An independent checker of cosign legacy signatures, written from the cosign spec for the tests.
 
 It deliberately does NOT import ocikit's signing or key code: it re-derives every constant and
-rule from sigstore/cosign ``specs/SIGNATURE_SPEC.md``, ``pkg/cosign/verify.go`` (the
+rule from sigstore/cosign (https://github.com/sigstore/cosign/blob/main/specs/SIGNATURE_SPEC.md,
+``pkg/cosign/verify.go``; the
 ``cosign verify --key k.pub --insecure-ignore-tlog=true`` path) and containers/image
 ``signature/internal/sigstore_payload.go`` (strict payload parsing), so a misunderstanding in
 ``ocikit._trust._signing`` is not silently shared by its tests. It reads raw bytes through a tiny
 interface (``resolve_tag``, ``manifest``, ``blob``) so it works on a MemoryStorage, the local
 OCI layout, or raw HTTP against a registry.
 
-Checklist (``signing-sbom.md`` §9):
+Checklist (``docs/compatibility.md`` §6.5):
 1. ``sha256-<hex>.sig`` exists and is an OCI image manifest; every layer blob matches its digest.
 2. at least one layer of media type ``application/vnd.dev.cosign.simplesigning.v1+json`` whose
    ``dev.cosignproject.cosign/signature`` annotation base64-decodes to a DER ECDSA signature that

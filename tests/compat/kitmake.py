@@ -1,6 +1,6 @@
 """Build ModelKits directly in a local store, byte by byte, independent of ocikit's pack.
 
-Used to lay out ModelKits exactly as kit writes them (kitops-format.md §1.2, §2.1, §3.2) and to
+Used to lay out ModelKits exactly as kit writes them (docs/compatibility.md §1.2, §2.1, §3.2) and to
 plant hostile layers. Tars are made with ``tarfile`` or raw header blocks, never with
 ``ocikit._layers``, so the reader is tested against an independent writer.
 """

@@ -1,4 +1,4 @@
-"""ocikit reads ModelKits laid out exactly as kit writes them (kitops-format.md §1.2, §2.1, §3.2, §3.4)."""
+"""ocikit reads ModelKits laid out exactly as kit writes them (docs/compatibility.md §1.2, §2.1, §3.2, §3.4)."""
 
 from __future__ import annotations
 
@@ -78,7 +78,7 @@ def test_tarfile_record_padding_is_accepted(home: Path, tmp_path: Path) -> None:
 
 
 def test_legacy_layer_without_config_digest(home: Path, tmp_path: Path) -> None:
-    """kit <= 0.4: names relative to the parent of the Kitfile path (§3.4)."""
+    """kit <= 0.4: names relative to the parent of the Kitfile path (docs/compatibility.md §3.4)."""
     tar = _go_tar([("x", None), ("x/w.bin", b"old")])
     store_modelkit(home, "kit/legacy", "v1", [Layer("model", "models/x", tar, legacy=True)])
     unpack("kit/legacy:v1", tmp_path / "out", home=home)

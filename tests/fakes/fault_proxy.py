@@ -4,7 +4,7 @@ The client talks to the proxy as if it were the registry (``proxy.host``); the p
 request to the upstream registry (sending the proxy's own ``Host`` so distribution writes upload
 ``Location`` URLs that point back at the proxy) unless a :class:`Rule` matches, in which case it
 answers with the fault instead (or mangles the upstream answer). Bodies are buffered: test blobs
-are small. Faults come from ``reliability.md`` §3.1:
+are small. Faults come from ``docs/reliability.md`` ("Registry faults"):
 
 * ``status``            answer ``status`` (503, 429, 413 ...) with optional headers, no forwarding
 * ``reset-request``     read half the request body, then reset the connection (mid-upload)

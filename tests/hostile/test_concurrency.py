@@ -1,7 +1,7 @@
 """Eight processes writing into one local store at once lose no tag and corrupt no blob.
 
 Real processes (not threads): the store's guarantees rest on ``flock`` and atomic renames between
-processes, which is what oras-go, skopeo ``oci:`` and KitOps do not have (reliability.md §2.1).
+processes, which is what oras-go, skopeo ``oci:`` and KitOps do not have (docs/reliability.md, "Concurrency").
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Hostile Kitfiles and configs: code execution, resource exhaustion, path escapes (reliability.md §1.10)."""
+"""Hostile Kitfiles and configs: code execution, resource exhaustion, path escapes (docs/reliability.md §H5)."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def test_object_constructing_tags_refused_and_never_run(tmp_path: Path, payload:
 
 
 def test_billion_laughs_refused_quickly() -> None:
-    # reliability.md §1.10: &a [x×9], then levels of [*a×9]; 9^9 elements once expanded.
+    # docs/reliability.md §H5: &a [x×9], then levels of [*a×9]; 9^9 elements once expanded.
     lines = ["a0: &a0 [" + ",".join(["lol"] * 9) + "]"]
     for i in range(1, 9):
         lines.append(f"a{i}: &a{i} [" + ",".join([f"*a{i - 1}"] * 9) + "]")

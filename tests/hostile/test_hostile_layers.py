@@ -1,5 +1,5 @@
 """Hostile layers in the local store: every one is refused with exit 3, writes nothing outside the
-target and leaves no partial target behind (reliability.md §1.1-1.4, §1.9)."""
+target and leaves no partial target behind (docs/reliability.md §H1-H2)."""
 
 from __future__ import annotations
 

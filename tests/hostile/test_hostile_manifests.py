@@ -1,4 +1,4 @@
-"""Hostile manifests and blobs (reliability.md §1.4-1.5), against the local store and the registry.
+"""Hostile manifests and blobs (docs/reliability.md §H2, "Hostile manifests and blobs"), against the local store and the registry.
 
 Each hostile input must be refused before use with a clear one-line error, and nothing may be
 written outside the store or under a digest it does not have. The counts of inputs tried and

@@ -1,4 +1,4 @@
-"""Registry faults injected by a proxy in front of the REAL registry (reliability.md §3.1).
+"""Registry faults injected by a proxy in front of the REAL registry (docs/reliability.md, "Registry faults").
 
 Every scenario pushes or pulls a small ModelKit through :class:`FaultProxy`. The operation must
 either complete correctly after retries or fail with a clear one-line OcikitError; and whatever
@@ -109,7 +109,7 @@ PUSH_FAULTS = {
 }
 
 
-#: Faults the registry client does not survive yet (reliability.md §3.1 says it should). Strict
+#: Faults the registry client does not survive yet (docs/reliability.md, "Registry faults", says it should). Strict
 #: xfail: the day the client handles them, these turn into failures and this list must shrink.
 KNOWN_GAPS: dict[str, str] = {}
 

@@ -1,4 +1,4 @@
-"""KitOps --filter grammar (kitops-format.md §4.10)."""
+"""KitOps --filter grammar (docs/compatibility.md §4.10)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-""".kitignore follows moby's patternmatcher (dockerignore), not gitignore (kitops-format.md §3.3)."""
+""".kitignore follows moby's patternmatcher (dockerignore), not gitignore (docs/compatibility.md §3.3)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Kitfile generation (`ocikit init`), ported from kit's testing/testdata/kitfile-generation cases
-and the rules in kitops-format.md §4.13."""
+and the rules in docs/compatibility.md §4.13."""
 
 from __future__ import annotations
 

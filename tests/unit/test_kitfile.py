@@ -1,4 +1,4 @@
-"""Kitfile loading, validation, YAML/JSON forms, paths (kitops-format.md §2, §2.5)."""
+"""Kitfile loading, validation, YAML/JSON forms, paths (docs/compatibility.md §2, §2.5)."""
 
 from __future__ import annotations
 

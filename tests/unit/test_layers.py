@@ -1,4 +1,4 @@
-"""The tar writer matches Go's archive/tar byte layout (kitops-format.md §3.2) and hashes in one pass."""
+"""The tar writer matches Go's archive/tar byte layout (docs/compatibility.md §3.2) and hashes in one pass."""
 
 from __future__ import annotations
 

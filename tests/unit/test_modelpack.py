@@ -1,6 +1,6 @@
 """CNCF ModelPack: pack --format modelpack, and unpack/inspect/list/diff of ModelPacks (ours and foreign).
 
-Spec strings are written out here on purpose (kitops-format.md §5.2, model-spec @d78bf32), not
+Spec strings are written out here on purpose (docs/compatibility.md §5.2, model-spec @d78bf32), not
 imported from the code under test.
 """
 

@@ -1,4 +1,4 @@
-"""pack: KitOps' pack-unpack cases (kitops-format.md §3.5), claims, symlinks, reproducibility, reuse."""
+"""pack: KitOps' pack-unpack cases (kit's testing/testdata/pack-unpack cases, docs/compatibility.md §3.3), claims, symlinks, reproducibility, reuse."""
 
 from __future__ import annotations
 

@@ -595,7 +595,7 @@ def test_unknown_host_and_tls_errors_are_one_clear_network_error() -> None:
     assert "--ca-file" in e.value.hint and "--plain-http" in e.value.hint and "--no-tls-verify" in e.value.hint
 
 
-# -- upload recovery: token expiry, expired sessions (reliability.md §3.1) ----------------------
+# -- upload recovery: token expiry, expired sessions (docs/reliability.md, "Registry faults") ----------------------
 
 
 def _blob(n: int = 200_000) -> tuple[bytes, Descriptor]:

@@ -116,7 +116,7 @@ def _sig_manifest(storage: Storage, digest: Digest) -> dict:  # type: ignore[typ
 
 
 def test_payload_golden_bytes_match_cosign() -> None:
-    """The exact 249-byte example of signing-sbom.md §1.2 (sha256 a76269b2…f238)."""
+    """The exact 249-byte example of docs/compatibility.md §6.1 (sha256 a76269b2…f238)."""
     digest = Digest.parse("sha256:26051867c70de2a6db880563801575a6a95ddc96b11b4f4a39120d4704432c87")
     payload = simple_signing_payload("localhost:5000/acme/sentiment-kit", digest)
     assert payload == (
@@ -129,7 +129,7 @@ def test_payload_golden_bytes_match_cosign() -> None:
 
 
 def test_config_golden_bytes_match_cosign() -> None:
-    """The exact 233-byte config of signing-sbom.md §1.4 (sha256 c2aaff3f…04fa)."""
+    """The exact 233-byte config of docs/compatibility.md §6.3 (sha256 c2aaff3f…04fa)."""
     payload_digest = Digest.parse("sha256:a76269b2cf9ac9fc32555fc3761a09ccb930f06ee7898165ad4804a9e618f238")
     config = signature_config([payload_digest])
     assert config == (
