@@ -75,17 +75,14 @@ def unique_repo(prefix: str = "test") -> str:
 
 
 def _start(variant: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestRegistry]:
-    from conftest import require_registry  # type: ignore[import-not-found]
+    from conftest import fail_or_skip  # type: ignore[import-not-found]
 
     mod = _registry_module()
     workdir = tmp_path_factory.mktemp(f"registry-{variant}")
     try:
         running: Any = mod.start(variant, workdir)
     except (mod.RegistryStartError, OSError) as e:
-        message = f"the {variant} registry could not start: {e}"
-        if require_registry():
-            pytest.fail(message)
-        pytest.skip(message)
+        fail_or_skip(f"the {variant} registry could not start: {e}")
     plain = variant == "plain"
     options = RegistryOptions(plain_http=True) if plain else RegistryOptions(ca_file=running.ca_file)
     try:

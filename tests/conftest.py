@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 from click.testing import CliRunner
@@ -75,3 +77,19 @@ def cli(home: Path) -> Iterator[Cli]:
 def require_registry() -> bool:
     """True when a registry that cannot start must fail the run (make test / CI)."""
     return os.environ.get("OCIKIT_REQUIRE_REGISTRY") == "1" or os.environ.get("CI") == "true"
+
+
+def fail_or_skip(message: str) -> NoReturn:
+    """Something a test needs is missing: a failure where the suite must be whole (make test, CI),
+    a skip on a developer's machine."""
+    if require_registry():
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def require_tool(name: str) -> str:
+    """The path of the peer tool ``name`` (skopeo, oras, ...), or :func:`fail_or_skip`."""
+    path = shutil.which(name)
+    if path is None:
+        fail_or_skip(f"{name} is not installed (run registry-test/install-deps.sh)")
+    return path

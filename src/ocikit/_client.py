@@ -63,7 +63,7 @@ class Client:
     ) -> None:
         self.home: Path = home_dir(home)
         opts = options or RegistryOptions()
-        self.options: RegistryOptions = dataclasses.replace(opts, transport=transport) if transport else opts
+        self.options: RegistryOptions = opts if transport is None else dataclasses.replace(opts, transport=transport)
 
     def __repr__(self) -> str:
         return f"Client(home={str(self.home)!r})"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -22,14 +21,9 @@ pytestmark = [pytest.mark.registry, pytest.mark.interop]
 
 
 def _need(tool: str) -> str:
-    from conftest import require_registry  # type: ignore[import-not-found]
+    from conftest import require_tool  # type: ignore[import-not-found]
 
-    path = shutil.which(tool)
-    if path is None:
-        if require_registry():
-            pytest.fail(f"{tool} is not installed (run registry-test/install-deps.sh)")
-        pytest.skip(f"{tool} is not installed")
-    return path
+    return str(require_tool(tool))
 
 
 def _skopeo(*args: str) -> str:
@@ -86,11 +80,9 @@ def test_oras_pulls_what_ocikit_pushed(registry: TestRegistry, tmp_path: Path, m
     try:
         import oras.client
     except ImportError:
-        from conftest import require_registry  # type: ignore[import-not-found]
+        from conftest import fail_or_skip  # type: ignore[import-not-found]
 
-        if require_registry():
-            pytest.fail("oras-py is not installed (pip install -e '.[dev]')")
-        pytest.skip("oras-py is not installed")
+        fail_or_skip("oras-py is not installed (pip install -e '.[dev]')")
     kit = _kit(tmp_path)
     dest = f"{registry.host}/{unique_repo()}:1.0"
     push("acme/kit:1.0", dest, home=tmp_path, options=registry.options)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -88,13 +87,9 @@ def test_modelpack_and_modelkit_of_one_project_diff_remotely(registry: TestRegis
 
 @pytest.mark.interop
 def test_skopeo_sees_the_cncf_artifact_type(registry: TestRegistry, tmp_path: Path, home: Path) -> None:
-    from conftest import require_registry  # type: ignore[import-not-found]
+    from conftest import require_tool  # type: ignore[import-not-found]
 
-    skopeo = shutil.which("skopeo")
-    if skopeo is None:
-        if require_registry():
-            pytest.fail("skopeo is not installed")
-        pytest.skip("skopeo is not installed")
+    skopeo = require_tool("skopeo")
     _modelpack(tmp_path, home, "acme/tiny:1")
     remote = registry.ref(unique_repo("mpskopeo"), "1")
     pushed = push("acme/tiny:1", remote, home=home, options=registry.options)

@@ -242,7 +242,7 @@ def test_a_crashed_blob_push_resumes_on_the_real_registry(registry: TestRegistry
     location = UploadSessions(tmp_path).get(registry.host, repo, desc.digest)
     assert location is not None
     first = repository()
-    status = first._upload_status(location)
+    status = first._uploader.status(location)
     assert status is not None and status[0] == 2_000_000  # what the registry kept
     _registry._SEEN.clear()
     first.push_blob(desc, io.BytesIO(data))

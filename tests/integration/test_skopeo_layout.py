@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from conftest import require_registry  # type: ignore[import-not-found]
+from conftest import require_tool  # type: ignore[import-not-found]
 from ocikit._config import store_dir
 from ocikit._ops._pack import pack
 
@@ -18,12 +17,7 @@ pytestmark = pytest.mark.interop
 
 
 def _skopeo() -> str:
-    path = shutil.which("skopeo")
-    if path is None:
-        if require_registry():
-            pytest.fail("skopeo is not installed (run registry-test/install-deps.sh)")
-        pytest.skip("skopeo is not installed")
-    return path
+    return str(require_tool("skopeo"))
 
 
 def test_skopeo_inspects_and_copies_a_packed_modelkit_from_the_local_store(home: Path, tmp_path: Path) -> None:

@@ -66,7 +66,9 @@ class RegistryHost:
         self.host = host
         self.options = options or RegistryOptions()
         self.base = f"{'http' if self.options.plain_http else 'https'}://{host}"
-        self.transport: Transport = transport or _injected(self.options) or Urllib3Transport(self.options)
+        if transport is None:
+            transport = _injected(self.options)
+        self.transport: Transport = transport if transport is not None else Urllib3Transport(self.options)
         if credentials is None:
             from ocikit._registry._credentials import lookup
 

@@ -343,10 +343,6 @@ class RegistryRepository:
         """Note that this repository holds ``desc`` (a later push elsewhere can mount it)."""
         remember_blob(self.registry.host, desc.digest, self.repository)
 
-    def _upload_status(self, location: str) -> tuple[int, str] | None:
-        """Where an interrupted upload to this repository stands (``Uploader.status``)."""
-        return self._uploader.status(location)
-
 
 def _media_type(resp: Response) -> str | None:
     value = resp.headers.get("Content-Type")
