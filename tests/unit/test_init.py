@@ -74,11 +74,11 @@ def test_directory_handling(tmp_path: Path) -> None:
     d = shape(k)
     assert d["model"] == {"path": "model-contents/my-model1.gguf", "parts": [
         {"path": "model-contents/my-model2.gguf"}, {"path": "model-contents/z-metadata.json"}]}
-    assert d["datasets"] == [{"path": "dataset-contents/"}]
-    assert d["docs"] == [{"path": "docs/"}, {"path": "my-files/"}]
+    assert d["datasets"] == [{"path": "dataset-contents"}]
+    assert d["docs"] == [{"path": "docs"}, {"path": "my-files"}]
     # v1.7 order: named code dirs as met, then unclassifiable dirs.
-    assert d["code"] == [{"path": "build/"}, {"path": "lib/"}, {"path": "pkg/"}, {"path": "src/"},
-                         {"path": "mixed-contents/"}]
+    assert d["code"] == [{"path": "build"}, {"path": "lib"}, {"path": "pkg"}, {"path": "src"},
+                         {"path": "mixed-contents"}]
     k.check_paths(tmp_path)
 
 
@@ -123,7 +123,7 @@ def test_more_than_five_unknown_dirs_make_catch_all(tmp_path: Path) -> None:
     make(tmp_path, {f"d{i}/x.sh": 1 for i in range(6)})
     assert shape(generate_kitfile(tmp_path))["code"] == [{"path": "."}]
     make(tmp_path / "five", {f"d{i}/x.sh": 1 for i in range(5)})
-    assert shape(generate_kitfile(tmp_path / "five"))["code"] == [{"path": f"d{i}/"} for i in range(5)]
+    assert shape(generate_kitfile(tmp_path / "five"))["code"] == [{"path": f"d{i}"} for i in range(5)]
 
 
 def test_readme_and_license_docs_and_license_goes_to_model(tmp_path: Path) -> None:
@@ -254,12 +254,12 @@ def test_a_realistic_project_dependencies_tokenizer_and_data(tmp_path: Path) -> 
                     "scripts/train.py": "print(1)\n", "configs/run.yaml": "a: 1\n", "configs/extra.sh": "x"})
     kf = generate_kitfile(tmp_path, name="rp")
     assert kf.model is not None and kf.model.path == "model/model.safetensors"
-    assert [p.path for p in kf.model.parts] == ["tokenizer/"]
-    assert sorted(c.path for c in kf.code) == ["configs/", "requirements.txt", "scripts/"]
-    assert [d.path for d in kf.datasets] == ["data/"]
+    assert [p.path for p in kf.model.parts] == ["tokenizer"]
+    assert sorted(c.path for c in kf.code) == ["configs", "requirements.txt", "scripts"]
+    assert [d.path for d in kf.datasets] == ["data"]
 
 
 def test_a_metadata_directory_without_a_model_stays_code(tmp_path: Path) -> None:
     make(tmp_path, {"configs/a.yaml": "a: 1\n", "train.csv": "a,b\n"})
     kf = generate_kitfile(tmp_path, name="x")
-    assert kf.model is None and [c.path for c in kf.code] == ["configs/"]
+    assert kf.model is None and [c.path for c in kf.code] == ["configs"]

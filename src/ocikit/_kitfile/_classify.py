@@ -23,8 +23,8 @@ only metadata files (a ``tokenizer/``, SentencePiece ``tokenizer.model`` include
 when there is a model; ``data/``, ``dataset/``, ``datasets/`` and files ``.jsonl .tsv .arrow
 .feather .avro .orc`` are datasets.
 
-Directory paths get a trailing ``/`` (as current kit writes them). Deliberate differences from kit:
-symlinks and OS litter (``.DS_Store``, ``Thumbs.db``, ``desktop.ini``), ``.kitignore`` and VCS
+Directory paths have no trailing ``/`` (``build``, as kit's ``filepath.Join`` gives them).
+Deliberate differences from kit: symlinks and OS litter (``.DS_Store``, ``Thumbs.db``, ``desktop.ini``), ``.kitignore`` and VCS
 directories (``.git``, ``.hg``, ``.svn``) are not classified, so they never force a catch-all layer.
 License detection is a small heuristic over the file's text (``SPDX-License-Identifier`` or the
 well-known license titles/phrases), used only when exactly one license matches, as kit does.
@@ -119,9 +119,9 @@ def classify(root: Path) -> Draft:
     for dir_name, dir_path in dirs:
         found, outcome = _classify_dir(draft, dir_name, dir_path)
         if outcome == _UNHANDLED:
-            unprocessed.append(dir_name + "/")
+            unprocessed.append(dir_name)
         elif outcome == _METADATA_DIR:
-            metadata_dirs.append(dir_name + "/")
+            metadata_dirs.append(dir_name)
         model_files.extend(found)
 
     if model_files:
@@ -216,7 +216,7 @@ def _classify_dir(draft: Draft, name: str, path: Path) -> tuple[list[_File], int
     """Returns (model files found, outcome). Unhandled directories become code layers; a
     directory of metadata only (a tokenizer, a config set) becomes a model part when there is a
     model, else code (kit's rule)."""
-    rel = name + "/"
+    rel = name  # as filepath.Join gives it: no trailing "/"
     if name == "docs":
         draft.docs.append({"path": rel})
         return [], _HANDLED
