@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import re
 import sys
 from typing import Any
 
@@ -20,6 +21,10 @@ __all__ = ["cli", "render_group_help", "run"]
 class _LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(COMMANDS)
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        # -v/-q/--home are accepted after the command too, as kit, docker and skopeo accept theirs.
+        return super().parse_args(ctx, hoist_global_options(self, ctx, args))
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         # Commands added with click's add_command() (plugins, tests) resolve as in any click group.
@@ -44,6 +49,56 @@ class _LazyGroup(click.Group):
         module = importlib.import_module(module_name)
         command = getattr(module, attr, None)
         return command if isinstance(command, click.Command) else None
+
+
+_VERBOSITY = re.compile(r"-[vq]+")  # -v, -vv, -q, -qv: the short global flags, possibly combined
+
+
+def hoist_global_options(group: click.Group, ctx: click.Context, args: list[str]) -> list[str]:
+    """``args`` with the global options found after the command moved before it.
+
+    A token counts as a global option only where the command would not read it otherwise: not as
+    the value of one of the command's options, not after ``--``, and not when the command defines
+    the same option itself. ``--home`` moves only with its value.
+    """
+    at = 0
+    while at < len(args) and args[at].startswith("-") and args[at] != "--":
+        at += 2 if args[at] == "--home" else 1
+    if at >= len(args) or args[at] == "--":
+        return args
+    command = group.get_command(ctx, args[at])
+    if command is None or isinstance(command, click.Group):
+        return args  # click reports the unknown command
+    own: set[str] = set()
+    takes_value: dict[str, int] = {}
+    for param in command.params:
+        if isinstance(param, click.Option):
+            own.update(param.opts + param.secondary_opts)
+            if not param.is_flag and not param.count:
+                takes_value.update(dict.fromkeys(param.opts, max(param.nargs, 1)))
+    hoisted: list[str] = []
+    rest: list[str] = []
+    i = at + 1
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            rest.extend(args[i:])
+            break
+        if arg in own:
+            step = 1 + takes_value.get(arg, 0)
+            rest.extend(args[i:i + step])
+            i += step
+            continue
+        if arg == "--home" and i + 1 < len(args):
+            hoisted.extend(args[i:i + 2])
+            i += 2
+            continue
+        if arg.startswith("--home=") or arg in ("--verbose", "--quiet") or _VERBOSITY.fullmatch(arg):
+            hoisted.append(arg)
+        else:
+            rest.append(arg)
+        i += 1
+    return [*args[:at], *hoisted, args[at], *rest]
 
 
 @click.group(
@@ -96,9 +151,6 @@ def _configure_logging(verbose: int) -> None:
     logger.propagate = False
 
 
-_GLOBAL_OPTIONS = ("-v", "-vv", "-vvv", "--verbose", "-q", "--quiet", "--home")
-
-
 def run(argv: list[str] | None = None) -> Any:
     """The click group under the one error boundary (``ocikit.cli.main``)."""
     verbose = any(a in ("-v", "-vv", "-vvv", "--verbose") for a in (argv if argv is not None else sys.argv[1:]))
@@ -112,9 +164,8 @@ def run(argv: list[str] | None = None) -> Any:
         sys.exit(130)
     except click.ClickException as e:
         e.show()
-        if isinstance(e, click.NoSuchOption) and e.option_name in _GLOBAL_OPTIONS:
-            click.echo(f"hint: {e.option_name} is a global option; put it before the command: "
-                       f"ocikit {e.option_name} COMMAND ...", err=True)
+        if isinstance(e, click.NoSuchOption) and e.option_name == "--home":  # last, without its value
+            click.echo("hint: --home takes a directory: --home DIR", err=True)
         sys.exit(e.exit_code)
     except click.exceptions.Exit as e:
         sys.exit(e.exit_code)
