@@ -307,12 +307,26 @@ def test_config_json_refuses_infos_for_non_layers() -> None:
 
 def test_from_config_json_tolerates_unknown_keys_written_by_newer_kit() -> None:
     data = json.dumps({
-        "manifestVersion": "1.0.0", "package": {"name": "x"}, "prompts": [{"path": "p"}],
-        "datasets": [{"name": "d", "path": "d", "remotePath": "s3://x", "digest": str(_D), "diffId": str(_D)}],
+        "manifestVersion": "1.0.0", "package": {"name": "x"}, "skills": [{"path": "p"}],
+        "datasets": [{"name": "d", "path": "d", "checksum": "s3://x", "digest": str(_D), "diffId": str(_D)}],
     }).encode()
     kitfile, infos = Kitfile.from_config_json(data)
     assert kitfile.datasets == (DataSet(name="d", path="d"),)
     assert infos == {("datasets", 0): LayerInfo(_D, _D)}
+
+
+def test_from_config_json_reads_kit_117_prompts_mcp_servers_and_remote_datasets() -> None:
+    data = json.dumps({
+        "manifestVersion": "1.0.0", "package": {"name": "x"},
+        "datasets": [{"name": "d", "path": "d", "remotePath": "s3://b/k", "remoteHash": "abc"}],
+        "prompts": [{"name": "p", "path": "p.prompt.md", "digest": str(_D), "diffId": str(_D)}],
+        "mcpServers": [{"name": "fs", "path": "fs.mcpb", "digest": str(_M), "diffId": str(_M)}],
+    }).encode()
+    kitfile, infos = Kitfile.from_config_json(data)
+    assert kitfile.datasets == (DataSet(name="d", path="d", remote_path="s3://b/k", remote_hash="abc"),)
+    assert [e.kind for e in kitfile.layer_elements()] == ["prompt", "mcpb"]  # a remote dataset has no layer
+    assert infos == {("prompts", 0): LayerInfo(_D, _D), ("mcpServers", 0): LayerInfo(_M, _M)}
+    assert kitfile.to_config_json(infos) == data.replace(b", ", b",").replace(b": ", b":")
 
 
 @pytest.mark.parametrize(("data", "message"), [

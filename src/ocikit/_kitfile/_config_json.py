@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ocikit._io._digest import Digest
-from ocikit._kitfile._dump import code_dict, omit, part_dict, sorted_value
+from ocikit._kitfile._dump import agent_sections, code_dict, dataset_dict, omit, part_dict, sorted_value
 from ocikit._kitfile._elements import KitfileContent, LayerInfo
 from ocikit._kitfile._schema import schema_props
 from ocikit._kitfile._yaml import MAX_KITFILE_BYTES, too_big, value_kind
@@ -58,7 +58,7 @@ def write_config(kitfile: KitfileContent, layer_infos: Mapping[tuple[str, int], 
     if kitfile.datasets:
         ds = []
         for i, d in enumerate(kitfile.datasets):
-            item = omit({"name": d.name, "path": d.path, "description": d.description, "license": d.license})
+            item = dataset_dict(d)
             if d.parameters is not None:
                 item["parameters"] = sorted_value(d.parameters)
             ds.append(with_info(item, ("datasets", i)))
@@ -67,6 +67,8 @@ def write_config(kitfile: KitfileContent, layer_infos: Mapping[tuple[str, int], 
         # Docs.Path has no omitempty in kit's struct: always present.
         out["docs"] = [with_info({"path": d.path or "", **omit({"description": d.description})}, ("docs", i))
                        for i, d in enumerate(kitfile.docs)]
+    for section, elements in agent_sections(kitfile).items():  # prompts, mcpServers (kit 1.17)
+        out[section] = [with_info(e, (section, i)) for i, e in enumerate(elements)]
     return go_json(out)
 
 
@@ -96,7 +98,7 @@ def read_config(data: bytes) -> tuple[dict[str, Any], dict[tuple[str, int], Laye
             model["parts"] = [pick(p, props["parts"], f"model.parts[{i}]", ("parts", i))
                               for i, p in enumerate(_list(model["parts"], "model.parts"))]
         raw["model"] = model
-    for section in ("code", "datasets", "docs"):
+    for section in ("code", "datasets", "docs", "prompts", "mcpServers"):
         if obj.get(section) is not None:
             raw[section] = [pick(e, props[section], f"{section}[{i}]", (section, i))
                             for i, e in enumerate(_list(obj[section], section))]

@@ -14,10 +14,10 @@ from typing import Any
 
 import yaml
 
-from ocikit._kitfile._elements import Code, KitfileContent, ModelPart
+from ocikit._kitfile._elements import Code, DataSet, KitfileContent, ModelPart
 from ocikit._kitfile._scalars import STD, resolve_plain
 
-__all__ = ["code_dict", "omit", "part_dict", "sorted_value", "to_dict", "to_yaml"]
+__all__ = ["agent_sections", "code_dict", "dataset_dict", "omit", "part_dict", "sorted_value", "to_dict", "to_yaml"]
 
 
 def to_dict(kitfile: KitfileContent) -> dict[str, Any]:
@@ -44,13 +44,31 @@ def to_dict(kitfile: KitfileContent) -> dict[str, Any]:
     if kitfile.datasets:
         ds = []
         for d in kitfile.datasets:
-            item = omit({"name": d.name, "path": d.path, "description": d.description, "license": d.license})
+            item = dataset_dict(d)
             if d.parameters is not None:
                 item["parameters"] = sorted_value(d.parameters)
             ds.append(item)
         out["datasets"] = ds
     if kitfile.docs:
         out["docs"] = [omit({"path": d.path, "description": d.description}) for d in kitfile.docs]
+    out.update(agent_sections(kitfile))
+    return out
+
+
+def dataset_dict(d: DataSet) -> dict[str, Any]:
+    """A dataset's fields in kit's struct order (name, path, remotePath, remoteHash, description, license)."""
+    return omit({"name": d.name, "path": d.path, "remotePath": d.remote_path, "remoteHash": d.remote_hash,
+                 "description": d.description, "license": d.license})
+
+
+def agent_sections(kitfile: KitfileContent) -> dict[str, Any]:
+    """kit 1.17's ``prompts`` and ``mcpServers`` (after ``docs``, each element name, path, description)."""
+    out: dict[str, Any] = {}
+    if kitfile.prompts:
+        out["prompts"] = [omit({"name": p.name, "path": p.path, "description": p.description}) for p in kitfile.prompts]
+    if kitfile.mcp_servers:
+        out["mcpServers"] = [omit({"name": m.name, "path": m.path, "description": m.description})
+                             for m in kitfile.mcp_servers]
     return out
 
 

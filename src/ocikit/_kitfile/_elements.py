@@ -23,9 +23,11 @@ __all__ = [
     "KitfileContent",
     "LayerElement",
     "LayerInfo",
+    "MCPServer",
     "Model",
     "ModelPart",
     "Package",
+    "Prompt",
     "is_modelkit_reference",
 ]
 
@@ -74,10 +76,31 @@ class DataSet:
     description: str | None = None
     license: str | None = None
     parameters: Any = None
+    #: kit 1.17 remote datasets: an object referred to, not packed (``_ops/_remote_datasets``).
+    remote_path: str | None = None
+    remote_hash: str | None = None
 
 
 @dataclass(frozen=True)
 class Docs:
+    path: str | None = None
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """kit 1.17 ``prompts[]``: packed as a ``code`` layer marked ``ml.kitops.modelkit.layer-subtype: prompt``."""
+
+    name: str | None = None
+    path: str | None = None
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class MCPServer:
+    """kit 1.17 ``mcpServers[]``: one ``.mcpb`` file, stored verbatim as one ``mcpb`` raw layer."""
+
+    name: str | None = None
     path: str | None = None
     description: str | None = None
 
@@ -94,7 +117,8 @@ class LayerInfo:
 class LayerElement:
     """One Kitfile element that becomes one layer.
 
-    ``kind`` is the media-type base (``model``, ``modelpart``, ``code``, ``dataset``, ``docs``);
+    ``kind`` is the media-type base (``model``, ``modelpart``, ``code``, ``dataset``, ``docs``, ``mcpb``;
+    ``prompt`` is a ``code`` layer with the prompt subtype annotation);
     ``section`` and ``index`` key ``to_config_json``'s ``layer_infos``; ``path`` is verbatim.
     """
 
@@ -139,6 +163,8 @@ class KitfileContent:
     code: tuple[Code, ...] = ()
     datasets: tuple[DataSet, ...] = ()
     docs: tuple[Docs, ...] = ()
+    prompts: tuple[Prompt, ...] = ()
+    mcp_servers: tuple[MCPServer, ...] = ()
     #: Where it was read from (for messages); not part of the value.
     source: str = field(default="Kitfile", compare=False, repr=False)
     #: (section, index) → line of the element's ``path`` in the source, when known.
@@ -157,8 +183,11 @@ class KitfileContent:
                 out.append(LayerElement("model", "model", 0, m.path))
             out.extend(LayerElement("modelpart", "parts", i, p.path or "") for i, p in enumerate(m.parts))
         out.extend(LayerElement("code", "code", i, c.path or "") for i, c in enumerate(self.code))
-        out.extend(LayerElement("dataset", "datasets", i, d.path or "") for i, d in enumerate(self.datasets))
+        out.extend(LayerElement("dataset", "datasets", i, d.path or "") for i, d in enumerate(self.datasets)
+                   if not d.remote_path)  # a remote dataset has no layer (kit 1.17)
         out.extend(LayerElement("docs", "docs", i, d.path or "") for i, d in enumerate(self.docs))
+        out.extend(LayerElement("prompt", "prompts", i, p.path or "") for i, p in enumerate(self.prompts))
+        out.extend(LayerElement("mcpb", "mcpServers", i, m.path or "") for i, m in enumerate(self.mcp_servers))
         return out
 
     @property

@@ -20,7 +20,18 @@ from pathlib import Path
 from typing import Any
 
 from ocikit._io._digest import Digest
-from ocikit._kitfile._elements import Code, DataSet, Docs, KitfileContent, LayerInfo, Model, ModelPart, Package
+from ocikit._kitfile._elements import (
+    Code,
+    DataSet,
+    Docs,
+    KitfileContent,
+    LayerInfo,
+    MCPServer,
+    Model,
+    ModelPart,
+    Package,
+    Prompt,
+)
 from ocikit._kitfile._schema import validate
 from ocikit._kitfile._yaml import (
     MAX_DEPTH,
@@ -178,10 +189,15 @@ def _build(cls: type[Kitfile], raw: Mapping[str, Any], source: str, lines: Mappi
                    for c in raw.get("code") or ()),
         datasets=tuple(
             DataSet(**{k: _s(d.get(k)) for k in ("name", "path", "description", "license")},
-                    parameters=d.get("parameters"))
+                    parameters=d.get("parameters"), remote_path=_s(d.get("remotePath")),
+                    remote_hash=_s(d.get("remoteHash")))
             for d in raw.get("datasets") or ()
         ),
         docs=tuple(Docs(**{k: _s(d.get(k)) for k in ("path", "description")}) for d in raw.get("docs") or ()),
+        prompts=tuple(Prompt(**{k: _s(d.get(k)) for k in ("name", "path", "description")})
+                      for d in raw.get("prompts") or ()),
+        mcp_servers=tuple(MCPServer(**{k: _s(d.get(k)) for k in ("name", "path", "description")})
+                          for d in raw.get("mcpServers") or ()),
         source=source,
         path_lines=lines,
     )
@@ -263,7 +279,7 @@ def _path_lines(root: Node) -> dict[tuple[str, int], int]:
     if mp is not None:
         lines[("model", 0)] = mp.line
     element_lines(child(model, "parts"), "parts")
-    for section in ("code", "datasets", "docs"):
+    for section in ("code", "datasets", "docs", "prompts", "mcpServers"):
         element_lines(child(root, section), section)
     return lines
 

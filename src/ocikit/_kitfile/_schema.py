@@ -211,4 +211,6 @@ def schema_props() -> dict[str, tuple[str, ...]]:
         "code": tuple(props["code"]["items"]["properties"]),
         "datasets": tuple(props["datasets"]["items"]["properties"]),
         "docs": tuple(props["docs"]["items"]["properties"]),
+        "prompts": tuple(props["prompts"]["items"]["properties"]),
+        "mcpServers": tuple(props["mcpServers"]["items"]["properties"]),
     }
