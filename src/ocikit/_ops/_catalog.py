@@ -115,11 +115,12 @@ def _info(repo: str, digest: Digest, tags: tuple[str, ...], manifest: Manifest, 
 
 
 def _list_remote(ref: Reference, home: Any, options: RegistryOptions | None) -> list[ModelKitInfo]:
+    from ocikit._ops._lineage import repository_tags
     from ocikit._ops._repos import open_registry_repository
 
     storage = open_registry_repository(ref, home=home, options=options)
     by_digest: dict[Digest, tuple[Manifest, Kitfile, list[str]]] = {}
-    for tag_name in sorted(storage.tags()):
+    for tag_name in sorted(repository_tags(storage, ref)):
         try:
             desc = storage.resolve(tag_name)
         except NotFoundError:

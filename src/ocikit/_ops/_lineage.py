@@ -138,9 +138,23 @@ def _parent_digest(parent: str | None, repo: Reference, tag_digests: Mapping[str
     return tag_digests.get(ref.tag) if ref.tag is not None else None
 
 
+def repository_tags(storage: Storage, repository: Reference) -> list[str]:
+    """The tags of ``storage``; a registry repository that does not exist is a NotFoundError
+    (a local one is only an empty listing, as in kit)."""
+    from ocikit._registry._repository import RegistryRepository
+
+    if not isinstance(storage, RegistryRepository):
+        return storage.tags()
+    try:
+        return storage.tags(missing_ok=False)
+    except NotFoundError as e:
+        raise NotFoundError(f"repository {repository.repository} not found on {repository.registry}",
+                            hint="check the repository name; pushing a ModelKit to it creates it") from e
+
+
 def lineage_of(storage: Storage, repository: Reference) -> Lineage:
     """The lineage of every ModelKit tagged in ``storage`` (one repository)."""
-    tags = storage.tags()
+    tags = repository_tags(storage, repository)
     stage_names = {t[len(_STAGE_HEAD):] for t in tags if t.startswith(_STAGE_HEAD)}
     tag_digests: dict[str, Digest] = {}
     for tag in tags:

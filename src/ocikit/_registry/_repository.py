@@ -226,14 +226,18 @@ class RegistryRepository:
             )
         self.registry.raise_for(resp, f"{self.name}:{tag}")
 
-    def tags(self) -> list[str]:
+    def tags(self, *, missing_ok: bool = True) -> list[str]:
+        """Every tag, all pages. A repository the registry does not know (404, ``NAME_UNKNOWN``)
+        has none, or is a :class:`~ocikit.errors.NotFoundError` when not ``missing_ok``."""
         out: list[str] = []
         url: str | None = f"{self._url('tags', 'list')}?n=1000"
         while url:
             resp = self.registry.send("GET", url, scopes=self._pull, headers={"Accept": "application/json"})
             if resp.status == 404:
-                resp.close()
-                return out
+                if missing_ok or out:
+                    resp.close()
+                    return out
+                self.registry.raise_for(resp, f"repository {self.name}")
             if resp.status != 200:
                 self.registry.raise_for(resp, f"tags of {self.name}")
             try:
