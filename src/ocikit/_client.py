@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from ocikit._ops._lineage import Lineage
     from ocikit._ops._pack import PackResult
     from ocikit._ops._pack_plan import PackPlan
-    from ocikit._ops._types import Compression, Format
+    from ocikit._ops._types import Compression, Format, LayerFormat
     from ocikit._ops._unpack import UnpackResult
     from ocikit._registry._http import Transport
     from ocikit._stages._event import StageEvent, StageStatus
@@ -82,11 +82,12 @@ class Client:
         sign_key: _Path | None = None,
         progress: Progress = SILENT,
         format: Format = "kitops",
+        layer_format: LayerFormat = "tar",
     ) -> PackResult:
         """``ocikit.pack`` into this client's store."""
         return _pack.pack(context, tag=tag, kitfile=kitfile, compression=compression, home=self.home, sbom=sbom,
                           sbom_env=sbom_env, sign_key=sign_key, progress=progress, options=self.options,
-                          format=format)
+                          format=format, layer_format=layer_format)
 
     def plan_pack(
         self,
@@ -96,10 +97,11 @@ class Client:
         kitfile: _Path | Kitfile | None = None,
         compression: Compression = "none",
         format: Format = "kitops",
+        layer_format: LayerFormat = "tar",
     ) -> PackPlan:
         """``ocikit.plan_pack``: what ``pack`` would write, writing nothing."""
         return _pack_plan.plan_pack(context, tag=tag, kitfile=kitfile, compression=compression, home=self.home,
-                                    options=self.options, format=format)
+                                    options=self.options, format=format, layer_format=layer_format)
 
     def unpack(
         self,

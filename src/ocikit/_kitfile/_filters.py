@@ -25,10 +25,11 @@ from ocikit.errors import UsageError
 
 __all__ = ["FILTER_TYPES", "Filter", "FilterSet", "parse_filters"]
 
-FILTER_TYPES = ("kitfile", "model", "datasets", "code", "docs")
+FILTER_TYPES = ("kitfile", "model", "datasets", "code", "docs", "prompts", "mcpservers")
 
 #: Kitfile section → the filter type that selects it.
-_SECTION_TYPE = {"model": "model", "parts": "model", "datasets": "datasets", "code": "code", "docs": "docs"}
+_SECTION_TYPE = {"model": "model", "parts": "model", "datasets": "datasets", "code": "code", "docs": "docs",
+                 "prompts": "prompts", "mcpServers": "mcpservers"}  # kit 1.17: --filter=mcpservers:<name>
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,7 @@ class Filter:
             if t not in FILTER_TYPES:
                 raise UsageError(
                     f"invalid filter type {t!r} in {text!r} (must be one of 'kitfile', 'model', "
-                    "'datasets', 'code', or 'docs')"
+                    "'datasets', 'code', 'docs', 'prompts', or 'mcpservers')"
                 )
         ids = tuple(i.strip() for i in ids_part.split(",") if i.strip()) if ids_part else ()
         if sep and not ids:

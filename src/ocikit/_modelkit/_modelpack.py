@@ -56,12 +56,15 @@ _MP_RE = re.compile(r"^application/vnd\.cncf\.model\.(weight|weight\.config|data
 _WINDOWS_DRIVE = re.compile(r"^[A-Za-z]:")
 
 
-def modelpack_media_type(kind: str, compression: str = "none") -> str:
-    """The ModelPack media type of a layer of KitOps ``kind`` (``gzip-fastest`` is ``tar+gzip``)."""
+def modelpack_media_type(kind: str, compression: str = "none", *, raw: bool = False) -> str:
+    """The ModelPack media type of a layer of KitOps ``kind`` (``gzip-fastest`` is ``tar+gzip``;
+    ``raw``: ``.v1.raw``, never compressed)."""
     if kind not in _KIND_TO_MP:
         raise ValueError(f"unknown layer kind {kind!r}")
     if compression not in _SUFFIX:
         raise UsageError(f"invalid compression {compression!r}: must be one of {', '.join(_SUFFIX)}")
+    if raw:
+        return f"{_MP_PREFIX}{_KIND_TO_MP[kind]}.v1.raw"
     return f"{_MP_PREFIX}{_KIND_TO_MP[kind]}.v1.tar{_SUFFIX[compression]}"
 
 

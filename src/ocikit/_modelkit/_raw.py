@@ -1,6 +1,11 @@
-"""``.raw`` ModelPack layers (one uncompressed file, no tar): the file is placed at the layer's
-``org.cncf.model.filepath``; :class:`RawAsTar` presents it to the strict tar extractor as a
-one-entry tar so it gets every check a tar entry gets.
+"""``.raw`` layers (one file, no tar; ModelPack, kit 1.17 and Docker model artifacts): the file is
+placed at the layer's ``org.cncf.model.filepath`` (checked like a tar entry's name); :class:`RawAsTar`
+presents it to the strict tar extractor as a one-entry tar so it gets every check a tar entry gets
+(no ``..``, no absolute name, no collision with another layer's file, no link on the way).
+
+kit 1.17 may compress a raw layer (``.v1.raw+gzip``); then the file's size comes from the
+``org.cncf.model.file.metadata+json`` annotation kit writes (``pkg/lib/filesystem/raw.go``), and the
+layer's diffId (the uncompressed file's digest) is checked after the blob's own digest.
 """
 
 from __future__ import annotations
@@ -12,10 +17,42 @@ from typing import Any
 from ocikit._layers._format import BLOCK, tar_header
 from ocikit.errors import UnsafeArchiveError
 
-__all__ = ["ANNOTATION_FILE_METADATA", "RawAsTar", "raw_mode"]
+__all__ = ["ANNOTATION_FILE_METADATA", "RawAsTar", "raw_mode", "raw_size", "raw_target"]
 
 #: model-spec (docs/compatibility.md §5.2): JSON {name, mode, uid, gid, size, mtime, typeflag} of a raw layer's file.
 ANNOTATION_FILE_METADATA = "org.cncf.model.file.metadata+json"
+
+
+def _metadata(annotations: Mapping[str, str]) -> dict[str, Any]:
+    text = annotations.get(ANNOTATION_FILE_METADATA)
+    if not text or len(text) > 64 * 1024:
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def raw_size(annotations: Mapping[str, str]) -> int | None:
+    """The file size ``org.cncf.model.file.metadata+json`` records, if it records a sane one."""
+    size = _metadata(annotations).get("size")
+    if isinstance(size, int) and not isinstance(size, bool) and 0 <= size <= 1 << 50:
+        return size
+    return None
+
+
+def raw_target(annotations: Mapping[str, str], element_path: str | None, where: str) -> str:
+    """Where a raw layer's file goes: its ``org.cncf.model.filepath`` (what kit and modctl write), else
+    the Kitfile element's path; checked as a relative path that stays inside the target."""
+    from ocikit._modelkit._modelpack import check_filepath
+    from ocikit._oci._model import ANNOTATION_FILEPATH
+
+    path = annotations.get(ANNOTATION_FILEPATH) or element_path or ""
+    cleaned = check_filepath(path, where)
+    if cleaned in (".", ""):
+        raise UnsafeArchiveError(f"{where}: a raw layer needs a file path, got {path!r}")
+    return cleaned
 
 
 def raw_mode(annotations: Mapping[str, str]) -> int:

@@ -16,13 +16,15 @@ Kitfile element:
 from __future__ import annotations
 
 import json
+import logging
 import posixpath
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ocikit._io._digest import Digest
-from ocikit._modelkit._modelpack import ANNOTATION_KITFILE, check_filepath, is_kitops, is_modelpack, layer_kind
+from ocikit._modelkit._layer_types import DOCKER_CONFIGS, classify
+from ocikit._modelkit._modelpack import ANNOTATION_KITFILE, check_filepath, is_kitops, is_modelpack
 from ocikit._oci._model import ANNOTATION_FILEPATH, MODELPACK_CONFIG, Manifest
 from ocikit.errors import DigestMismatchError, KitfileError, NotAModelKitError, VerificationError
 
@@ -32,6 +34,11 @@ if TYPE_CHECKING:
     from ocikit._store._storage import Storage
 
 __all__ = ["LayerSlot", "ModelContent", "modelpack_content", "read_model"]
+
+log = logging.getLogger(__name__)
+
+#: Kitfile section of layers no Kitfile element describes (a newer writer's layer types).
+OTHER = "other"
 
 
 @dataclass(frozen=True)
@@ -53,7 +60,7 @@ class LayerSlot:
 class ModelContent:
     """What a reader needs of a ModelKit or ModelPack."""
 
-    format: str  # "kitops" or "modelpack"
+    format: str  # "kitops", "modelpack" or "docker"
     kitfile: Kitfile
     infos: Mapping[tuple[str, int], LayerInfo]
     config: Any  # the config blob as JSON
@@ -77,9 +84,12 @@ def read_model(storage: Storage, manifest: Manifest, what: str) -> ModelContent:
                                     f"{manifest.config.media_type!r}")
         data = read_blob(storage, manifest.config, what=f"config of {what}")
         return modelpack_content(manifest, data, what)
+    if manifest.config.media_type in DOCKER_CONFIGS:
+        data = read_blob(storage, manifest.config, what=f"config of {what}")
+        return modelpack_content(manifest, data, what, fmt="docker")
     raise NotAModelKitError(
         f"{what} is not a ModelKit or ModelPack (config media type {manifest.config.media_type!r})",
-        hint="ocikit reads KitOps ModelKits and CNCF ModelPack models",
+        hint="ocikit reads KitOps ModelKits, CNCF ModelPack models and Docker model artifacts",
     )
 
 
@@ -90,34 +100,49 @@ def _json(data: bytes, what: str) -> Any:
         raise VerificationError(f"config of {what} is not valid JSON") from e
 
 
-def _diff_ids(config: Any, count: int, what: str) -> list[Digest | None]:
-    modelfs = config.get("modelfs") if isinstance(config, dict) else None
-    raw = modelfs.get("diffIds") if isinstance(modelfs, dict) else None
+def _diff_ids(config: Any, count: int, what: str, fmt: str) -> list[Digest | None]:
+    # ModelPack: modelfs.diffIds; Docker: rootfs.diff_ids (docker/model-runner pkg/distribution/oci/config.go)
+    outer, inner = ("rootfs", "diff_ids") if fmt == "docker" else ("modelfs", "diffIds")
+    modelfs = config.get(outer) if isinstance(config, dict) else None
+    raw = modelfs.get(inner) if isinstance(modelfs, dict) else None
     if not isinstance(raw, list) or len(raw) != count:
         return [None] * count
     out: list[Digest | None] = []
     for value in raw:
         if not isinstance(value, str) or not Digest.is_valid(value):
-            raise VerificationError(f"config of {what}: modelfs.diffIds holds {value!r}, not a sha256 digest")
+            raise VerificationError(f"config of {what}: {outer}.{inner} holds {value!r}, not a sha256 digest")
         out.append(Digest.parse(value))
     return out
 
 
-def modelpack_content(manifest: Manifest, config_bytes: bytes, what: str) -> ModelContent:
+def _kinds(manifest: Manifest, what: str) -> list[tuple[str, str, bool]]:
+    """(kind, codec, raw) per layer; a layer type we do not know is kind "unknown", with a warning."""
+    out = []
+    for i, layer in enumerate(manifest.layers):
+        lt = classify(layer.media_type, layer.annotations)
+        if not lt.known:
+            log.warning("%s layer %d has media type %s, which this ocikit does not know; it is unpacked "
+                        "at its %s annotation", what, i, layer.media_type, ANNOTATION_FILEPATH)
+        out.append((lt.kind, lt.codec, lt.raw))
+    return out
+
+
+def modelpack_content(manifest: Manifest, config_bytes: bytes, what: str, fmt: str = "modelpack") -> ModelContent:
+    """A ModelPack's (or, ``fmt="docker"``, a Docker model artifact's) Kitfile and layer slots."""
     from ocikit._kitfile._model import Kitfile
 
     config = _json(config_bytes, what)
     if not isinstance(config, dict):
         raise VerificationError(f"config of {what} must be a JSON object")
-    diff_ids = _diff_ids(config, len(manifest.layers), what)
-    kinds = [layer_kind(layer.media_type) for layer in manifest.layers]
+    diff_ids = _diff_ids(config, len(manifest.layers), what, fmt)
+    kinds = _kinds(manifest, what)
     filepaths = [
         check_filepath(layer.annotations[ANNOTATION_FILEPATH], f"{what} layer {i}")
         if ANNOTATION_FILEPATH in layer.annotations else None
         for i, layer in enumerate(manifest.layers)
     ]
-    for i, ((_, _, raw), fp) in enumerate(zip(kinds, filepaths, strict=True)):
-        if raw and (fp is None or fp == "."):
+    for i, ((kind, _, raw), fp) in enumerate(zip(kinds, filepaths, strict=True)):
+        if (raw or kind == "unknown") and (fp is None or fp == "."):
             raise VerificationError(f"{what} layer {i} is a raw file without an org.cncf.model.filepath "
                                     "annotation naming it", hint="the ModelPack cannot be unpacked")
     text = manifest.annotations.get(ANNOTATION_KITFILE)
@@ -127,14 +152,14 @@ def modelpack_content(manifest: Manifest, config_bytes: bytes, what: str) -> Mod
         except KitfileError as e:
             raise VerificationError(f"{what}: the {ANNOTATION_KITFILE} annotation is not a valid Kitfile: {e}") from e
         slots = _count_slots(manifest, kitfile, infos, kinds, filepaths, diff_ids, what)
-        return ModelContent("modelpack", kitfile, infos, config, slots, "annotation")
+        return ModelContent(fmt, kitfile, infos, config, slots, "annotation")
     kitfile, slots = _synthesise(manifest, config, kinds, filepaths, diff_ids, what)
     from ocikit._kitfile._elements import LayerInfo
 
     infos = {(s.section, s.index): LayerInfo(manifest.layers[s.position].digest,
                                              s.diff_id or manifest.layers[s.position].digest)
              for s in slots}
-    return ModelContent("modelpack", kitfile, infos, config, slots, "synthesised")
+    return ModelContent(fmt, kitfile, infos, config, slots, "synthesised")
 
 
 def _count_slots(manifest: Manifest, kitfile: Kitfile, infos: Mapping[tuple[str, int], LayerInfo],
@@ -146,6 +171,10 @@ def _count_slots(manifest: Manifest, kitfile: Kitfile, infos: Mapping[tuple[str,
     used: dict[str, int] = {}
     slots = []
     for i, (layer, (kind, codec, raw)) in enumerate(zip(manifest.layers, kinds, strict=True)):
+        if kind == "unknown":
+            fp = filepaths[i] or "."
+            slots.append(LayerSlot(i, kind, codec, raw, OTHER, i, fp, filepaths[i], diff_ids[i]))
+            continue
         n = used.get(kind, 0)
         used[kind] = n + 1
         elements = by_kind.get(kind, [])
@@ -178,24 +207,24 @@ def _synthesise(manifest: Manifest, config: Mapping[str, Any], kinds: list[tuple
     model_config = config.get("config") if isinstance(config.get("config"), dict) else {}
     assert isinstance(descriptor, dict) and isinstance(model_config, dict)
 
-    def text(obj: Mapping[str, Any], key: str) -> str | None:
-        value = obj.get(key)
-        return value if isinstance(value, str) and value else None
-
     model_path: str | None = None
     parts: list[dict[str, Any]] = []
-    sections: dict[str, list[dict[str, Any]]] = {"code": [], "datasets": [], "docs": []}
+    sections: dict[str, list[dict[str, Any]]] = {"code": [], "datasets": [], "docs": [], "prompts": [],
+                                                 "mcpServers": []}
     places: list[tuple[str, int]] = []
-    for kind, fp in zip((k for k, _, _ in kinds), filepaths, strict=True):
+    for i, (kind, fp) in enumerate(zip((k for k, _, _ in kinds), filepaths, strict=True)):
         assert fp is not None
-        if kind == "model" and model_path is None:
+        if kind == "unknown":
+            places.append((OTHER, i))
+        elif kind == "model" and model_path is None:
             model_path = fp
             places.append(("model", 0))
         elif kind in ("model", "modelpart"):
             places.append(("parts", len(parts)))
             parts.append({"path": fp})
         else:
-            section = {"code": "code", "dataset": "datasets", "docs": "docs"}[kind]
+            section = {"code": "code", "dataset": "datasets", "docs": "docs", "prompt": "prompts",
+                       "mcpb": "mcpServers"}[kind]
             places.append((section, len(sections[section])))
             sections[section].append({"path": fp})
     name = text(descriptor, "name") or text(descriptor, "title")
@@ -209,7 +238,7 @@ def _synthesise(manifest: Manifest, config: Mapping[str, Any], kinds: list[tuple
     }
     if model_path is not None or parts:
         doc["model"] = {"name": name, "path": model_path, "format": text(model_config, "format"),
-                        "parts": parts or None}
+                        "parts": parts or None, "parameters": _model_parameters(model_config)}
     for section, elements in sections.items():
         if elements:
             doc[section] = elements
@@ -222,3 +251,18 @@ def _synthesise(manifest: Manifest, config: Mapping[str, Any], kinds: list[tuple
         for i, ((kind, codec, raw), (section, index)) in enumerate(zip(kinds, places, strict=True))
     )
     return kitfile, slots
+
+
+def text(obj: Mapping[str, Any], key: str) -> str | None:
+    """``obj[key]`` when it is a non-empty string."""
+    value = obj.get(key)
+    return value if isinstance(value, str) and value else None
+
+
+def _model_parameters(model_config: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The scalar fields of a ModelPack ``config`` (architecture, paramSize, precision, quantization...)
+    or a Docker config's ``config`` (architecture, parameters, quantization, size, context_size), as
+    ``model.parameters`` of the synthesised Kitfile; ``format`` is ``model.format``."""
+    out = {k: v for k, v in sorted(model_config.items())
+           if k != "format" and isinstance(v, (str, int, float, bool)) and v != ""}
+    return out or None

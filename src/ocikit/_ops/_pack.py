@@ -42,6 +42,8 @@ from ocikit._io._digest import Digest
 from ocikit._io._progress import SILENT, Progress
 from ocikit._layers._types import PackedLayer
 from ocikit._layers._writer import write_tar
+from ocikit._modelkit._layer_types import ANNOTATION_LAYER_SUBTYPE, SUBTYPE_PROMPT
+from ocikit._modelkit._raw import ANNOTATION_FILE_METADATA
 from ocikit._oci._model import (
     ANNOTATION_CLI_VERSION,
     ANNOTATION_CREATED,
@@ -57,7 +59,8 @@ from ocikit._oci._model import (
 from ocikit._oci._reference import Reference
 from ocikit._ops._pack_parents import MAX_PARENT_DEPTH, parent_sboms
 from ocikit._ops._pack_plan import LayerPlan, PackPlan, context_dir, pack_references, plan_pack, prepare_pack
-from ocikit._ops._types import Compression, Format
+from ocikit._ops._pack_raw import file_metadata, write_raw
+from ocikit._ops._types import Compression, Format, LayerFormat
 from ocikit._version import __version__
 from ocikit.errors import NotFoundError, OcikitError, PackError, StoreError, UsageError
 
@@ -117,6 +120,7 @@ def pack(
     progress: Progress = SILENT,
     options: RegistryOptions | None = None,
     format: Format = "kitops",
+    layer_format: LayerFormat = "tar",
 ) -> PackResult:
     """Pack ``context`` into the local store as a ModelKit; see the module docstring for the rules.
 
@@ -132,7 +136,7 @@ def pack(
     if sign_key is not None and not refs:
         raise UsageError("signing needs a tag to sign for", hint="pass -t/--tag with --sign-key")
     prepared = prepare_pack(ctx, refs, kitfile=kitfile, compression=compression, home=home, options=options,
-                            format=format)
+                            format=format, layer_format=layer_format)
     plan, loaded = prepared.plan, prepared.kitfile
     store = LocalStore.at_home(prepared.home)
     try:
@@ -175,13 +179,20 @@ def _write_layers(store: LocalStore, plan: PackPlan, compression: str,
 def _write_layer(store: LocalStore, plan: LayerPlan, compression: str, progress: Progress) -> tuple[PackedLayer, bool]:
     key = f"{plan.section}[{plan.index}]" if plan.section != "model" else "model"
     progress.start(key, f"{plan.kind} {plan.path}", plan.size)
-    with store.blob_writer(hashing=False, direct=True) as writer:
-        written = write_tar(plan.entries, writer, compression=compression, progress=progress, progress_key=key)
+    annotations = {ANNOTATION_FILEPATH: plan.clean_path}
+    with store.blob_writer(hashing=False, direct=not plan.raw) as writer:
+        if plan.raw:
+            written, st = write_raw(plan.entries[0], writer, compression=compression)
+            annotations[ANNOTATION_FILE_METADATA] = file_metadata(plan.clean_path, st)
+        else:
+            written = write_tar(plan.entries, writer, compression=compression, progress=progress,
+                                progress_key=key)
         existed = store.has_blob(written.digest, written.size)
         if not existed:  # else the temp file is dropped and the stored blob is left untouched
             writer.commit(written.digest)
     progress.finish(key, skipped=existed)
-    annotations = {ANNOTATION_FILEPATH: plan.clean_path}
+    if plan.kind == "prompt":  # kit: prompts are code layers marked with a subtype
+        annotations[ANNOTATION_LAYER_SUBTYPE] = SUBTYPE_PROMPT
     desc = Descriptor(plan.media_type, written.digest, written.size, annotations)
     return PackedLayer(plan.kind, plan.section, plan.index, plan.path, desc, written.diff_id, written.files), existed
 

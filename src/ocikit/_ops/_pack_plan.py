@@ -27,7 +27,7 @@ from ocikit._layers._types import COMPRESSIONS, SECTION_KIND, layer_media_type
 from ocikit._oci._reference import Reference, split_tags
 from ocikit._ops._pack_parents import Parent, resolve_parents
 from ocikit._ops._pack_walk import PlannedEntry, Walker, clean_layer_path, is_under
-from ocikit._ops._types import Compression, Format
+from ocikit._ops._types import Compression, Format, LayerFormat
 from ocikit.errors import PackError, UsageError
 
 if TYPE_CHECKING:
@@ -49,6 +49,7 @@ class LayerPlan:
     clean_path: str
     media_type: str
     entries: tuple[PlannedEntry, ...]
+    raw: bool = False  # one file as the blob (kit 1.17 raw layers, MCP bundles), not a tar
 
     @property
     def size(self) -> int:
@@ -65,6 +66,7 @@ class LayerPlan:
             "index": self.index,
             "path": self.path,
             "mediaType": self.media_type,
+            **({"raw": True} if self.raw else {}),
             "files": self.file_count,
             "size": self.size,
             "entries": [e.to_dict() for e in self.entries],
@@ -143,6 +145,7 @@ def plan_pack(
     home: str | os.PathLike[str] | None = None,
     options: RegistryOptions | None = None,
     format: Format = "kitops",
+    layer_format: LayerFormat = "tar",
 ) -> PackPlan:
     """What ``pack`` with the same arguments would write; reads the Kitfile, the parent chain and
     the tree, writes nothing. The arguments are ``pack``'s (``tag`` checks the tags and the parent
@@ -150,7 +153,7 @@ def plan_pack(
     ctx = context_dir(context)
     refs = pack_references(tag)
     return prepare_pack(ctx, refs, kitfile=kitfile, compression=compression, home=home, options=options,
-                        format=format).plan
+                        format=format, layer_format=layer_format).plan
 
 
 def prepare_pack(
@@ -162,6 +165,7 @@ def prepare_pack(
     home: str | os.PathLike[str] | None,
     options: RegistryOptions | None,
     format: Format,
+    layer_format: LayerFormat = "tar",
 ) -> PreparedPack:
     """Load and check the Kitfile, resolve the parents, plan the layers (``ctx`` is absolute)."""
     loaded, kitfile_path = _load_kitfile(ctx, kitfile)
@@ -169,8 +173,34 @@ def prepare_pack(
     home_path = Path(home) if home is not None else None
     parents = resolve_parents(loaded, home_path, options, refs)
     plan = plan_layers(ctx, loaded, kitfile_path=kitfile_path, compression=compression,
-                       parent_paths=parents.paths, parents=parents.chain, format=format, references=refs)
+                       parent_paths=parents.paths, parents=parents.chain, format=format, references=refs,
+                       layer_format=layer_format)
     return PreparedPack(plan, loaded, parents.found, home_path)
+
+
+def _layer_plan(el: Any, mine: str, entries: tuple[PlannedEntry, ...], format: str, compression: Compression,
+                layer_format: str) -> LayerPlan:
+    """One element's layer: a tar, or with ``--layers raw`` (and always for an MCP bundle) its one file."""
+    from ocikit._modelkit._layer_types import kitops_media_type
+    from ocikit._modelkit._modelpack import modelpack_media_type
+    from ocikit._ops._pack_raw import single_file
+
+    kind = el.kind if el.kind in ("prompt", "mcpb") else SECTION_KIND[el.section]
+    raw = layer_format == "raw" or kind == "mcpb"
+    if raw:
+        entries = (single_file(entries, el.path, mine, el.section),)
+    if format == "modelpack":
+        if kind == "mcpb":  # kit: mcpServers cannot be packed as a ModelPack
+            raise PackError("mcpServers cannot be packed as a ModelPack (kit refuses it too)",
+                            hint="pack with --format kitops")
+        if raw and compression != "none":
+            raise UsageError("a ModelPack raw layer cannot be compressed (model-spec)",
+                             hint="use --compression none with --layers raw --format modelpack")
+        media = modelpack_media_type("code" if kind == "prompt" else kind, compression, raw=raw)
+    else:
+        media = kitops_media_type(kind, compression, raw=raw) if (raw or kind == "prompt") else \
+            layer_media_type(kind, compression)
+    return LayerPlan(kind, el.section, el.index, el.path, mine, media, entries, raw)
 
 
 def _check_options(compression: str, format: str) -> None:
@@ -192,13 +222,13 @@ def plan_layers(
     parents: Sequence[str] = (),
     format: Format = "kitops",
     references: Sequence[Reference] = (),
+    layer_format: LayerFormat = "tar",
 ) -> PackPlan:
     """Decide which file goes into which layer, for a Kitfile already loaded and parents already
     resolved (their layer paths and references). Reads the tree, writes nothing."""
-    from ocikit._modelkit._modelpack import modelpack_media_type
-
     _check_options(compression, format)
-    media_type = modelpack_media_type if format == "modelpack" else layer_media_type
+    if layer_format not in ("tar", "raw"):
+        raise UsageError(f"invalid layer format {layer_format!r}: must be tar or raw")
     ctx = Path(context).absolute()
     if not ctx.is_dir():
         raise PackError(f"context {ctx} is not a directory")
@@ -219,8 +249,6 @@ def plan_layers(
         entries = walker.entries(mine, excluded)
         if not any(not e.is_dir for e in entries):
             log.warning("no files found for the %s layer with path %s", el.section, el.path)
-        kind = SECTION_KIND[el.section]
-        layers.append(LayerPlan(kind, el.section, el.index, el.path, mine,
-                                media_type(kind, compression), tuple(entries)))
+        layers.append(_layer_plan(el, mine, tuple(entries), format, compression, layer_format))
     return PackPlan(ctx, kitfile_path, tuple(layers), tuple(sorted(walker.ignored)),
                     tuple(sorted(walker.skipped)), tuple(parents), tuple(references))

@@ -35,13 +35,15 @@ def extract_job(job: LayerJob, staging_fd: int, state: ExtractState, limits: Lim
     hashed = ThreadedHashingReader(raw, job.desc.digest, job.desc.size, f"{job.kind} layer {job.path!r}")
     try:
         stream: Any = open_decompressed(hashed, job.codec, job.desc.size, limits, what)
+        # the uncompressed tar (or raw file), hashed for the config's diffId (checked after the blob's digest)
+        diff = HashingReader(stream, None, None) if job.codec != "none" and job.diff_id is not None else None
+        if diff is not None:
+            stream = diff
         if job.raw_name is not None:
             from ocikit._modelkit._raw import RawAsTar
 
-            stream = RawAsTar(stream, job.raw_name, job.raw_mode, job.desc.size)
-        # the uncompressed tar, hashed for the config's diffId (checked after the blob's own digest)
-        diff = HashingReader(stream, None, None) if job.codec != "none" and job.diff_id is not None else None
-        reader = TarReader(diff if diff is not None else stream, what, limits)
+            stream = RawAsTar(stream, job.raw_name, job.raw_mode, _raw_size(job, what))
+        reader = TarReader(stream, what, limits)
         root_fd = staging_fd
         prefix_fd = None
         if job.info is None and job.raw_name is None:
@@ -73,6 +75,16 @@ def extract_job(job: LayerJob, staging_fd: int, state: ExtractState, limits: Lim
         hashed.close()
     progress.finish(key)
     return len(extracted)
+
+
+def _raw_size(job: LayerJob, what: str) -> int:
+    """A raw layer's file size: the blob's, or for a compressed raw layer (kit) its metadata's."""
+    if job.codec == "none":
+        return job.desc.size
+    if job.raw_size is None or job.diff_id is None:
+        raise UnsafeArchiveError(f"{what}: a compressed raw layer needs its file size "
+                                 "(org.cncf.model.file.metadata+json) and diffId to be checked")
+    return job.raw_size
 
 
 #: How much of a refused layer is still read to tell tampering (digest mismatch) from a hostile

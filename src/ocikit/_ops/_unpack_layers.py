@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from ocikit._config import RegistryOptions
 from ocikit._io._digest import Digest
 from ocikit._kitfile._filters import FilterSet
-from ocikit._layers._types import parse_layer_media_type
+from ocikit._modelkit._layer_types import classify
 from ocikit._oci._model import KITOPS_CONFIG, KITOPS_MANIFEST_ARTIFACT, Descriptor, Manifest
 from ocikit._oci._reference import Reference
 from ocikit.errors import DigestMismatchError, NotAModelKitError, NotFoundError, VerificationError
@@ -49,6 +49,7 @@ class LayerJob:
     raw_name: str | None = None  # a ModelPack .raw layer: its file's path
     raw_mode: int = 0o644
     name: str | None = None  # the Kitfile element's name, for checking filters
+    raw_size: int | None = None  # a compressed raw layer's file size (its metadata annotation)
 
 
 @dataclass
@@ -79,7 +80,8 @@ def _element_name(kitfile: Kitfile, section: str, index: int) -> str | None:
         return kitfile.model.parts[index].name
     if section == "datasets" and index < len(kitfile.datasets):
         return kitfile.datasets[index].name
-    return None
+    elements: tuple[Any, ...] = {"prompts": kitfile.prompts, "mcpServers": kitfile.mcp_servers}.get(section, ())
+    return elements[index].name if index < len(elements) else None
 
 
 def match_layers(ref: Reference, storage: Storage, manifest: Manifest, content: ModelContent,
@@ -87,7 +89,7 @@ def match_layers(ref: Reference, storage: Storage, manifest: Manifest, content: 
     """Pair manifest layers with Kitfile elements by counting per kind (kit's unpack.go); a
     ModelPack's layers come paired already (``_modelpack``)."""
     from ocikit._kitfile._elements import LayerInfo
-    from ocikit._modelkit._raw import raw_mode
+    from ocikit._modelkit._raw import raw_mode, raw_size, raw_target
 
     kitfile, infos = content.kitfile, content.infos
     if content.slots is not None:
@@ -102,15 +104,23 @@ def match_layers(ref: Reference, storage: Storage, manifest: Manifest, content: 
             jobs.append(LayerJob(storage, ref.display, layer, slot.kind, slot.codec, slot.section, slot.index,
                                  slot.path, slot_info, slot.diff_id,
                                  slot.filepath if slot.raw else None, raw_mode(layer.annotations),
-                                 name=_element_name(kitfile, slot.section, slot.index)))
+                                 name=_element_name(kitfile, slot.section, slot.index),
+                                 raw_size=raw_size(layer.annotations)))
         return jobs
     by_kind: dict[str, list[Any]] = {}
     for el in kitfile.layer_elements():
         by_kind.setdefault(el.kind, []).append(el)
     used: dict[str, int] = {}
     jobs = []
-    for layer in manifest.layers:
-        kind, codec = parse_layer_media_type(layer.media_type)
+    for position, layer in enumerate(manifest.layers):
+        lt = classify(layer.media_type, layer.annotations)
+        kind, codec = lt.kind, lt.codec
+        where = f"{ref.display} layer {position} ({layer.media_type})"
+        if not lt.known:  # a newer kit's layer type: placed by its path annotation, never dropped
+            job = _unknown_layer_job(ref, storage, layer, lt, where, filters)
+            if job is not None:
+                jobs.append(job)
+            continue
         n = used.get(kind, 0)
         used[kind] = n + 1
         elements = by_kind.get(kind, [])
@@ -127,9 +137,35 @@ def match_layers(ref: Reference, storage: Storage, manifest: Manifest, content: 
         name = _element_name(kitfile, el.section, el.index)
         if not filters.matches(el.section, name, el.path):
             continue
+        raw_name = raw_target(layer.annotations, el.path, where) if lt.raw else None
         jobs.append(LayerJob(storage, ref.display, layer, kind, codec, el.section, el.index, el.path, info,
-                             info.diff_id if info is not None else None, name=name))
+                             info.diff_id if info is not None else None, raw_name, raw_mode(layer.annotations),
+                             name=name, raw_size=raw_size(layer.annotations)))
     return jobs
+
+
+def _unknown_layer_job(ref: Reference, storage: Storage, layer: Descriptor, lt: Any, where: str,
+                       filters: FilterSet) -> LayerJob | None:
+    """A layer of a type this ocikit does not know, under a known prefix: unpacked at its path
+    annotation (raw) or as a tar of context-relative names, with a warning. Only an unfiltered
+    unpack takes it (no filter names it)."""
+    import logging
+
+    from ocikit._modelkit._raw import raw_mode, raw_size, raw_target
+    from ocikit._oci._model import ANNOTATION_FILEPATH
+
+    path = layer.annotations.get(ANNOTATION_FILEPATH) or ""
+    raw_name = raw_target(layer.annotations, None, where) if lt.raw else None
+    if not filters.is_everything:
+        return None
+    logging.getLogger(__name__).warning(
+        "%s: this ocikit does not know the layer type; unpacking it at %r", where, raw_name or path or ".")
+    from ocikit._kitfile._elements import LayerInfo
+
+    # names in a tar are context-relative (as in every current kit layer): no legacy prefix
+    return LayerJob(storage, ref.display, layer, "unknown", lt.codec, "other", 0, path or ".",
+                    LayerInfo(layer.digest, layer.digest), None, raw_name, raw_mode(layer.annotations),
+                    raw_size=raw_size(layer.annotations))
 
 
 def collect(ref: Reference, storage: Storage, manifest: Manifest, content: ModelContent,

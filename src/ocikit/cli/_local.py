@@ -19,7 +19,7 @@ from ocikit.cli._progress_ui import progress_ui
 
 if TYPE_CHECKING:
     from ocikit._ops._pack_plan import PackPlan
-    from ocikit._ops._types import Compression, Format
+    from ocikit._ops._types import Compression, Format, LayerFormat
 
 __all__ = [
     "info_cmd", "init_cmd", "inspect_cmd", "list_cmd", "pack_cmd", "remove_cmd", "tag_cmd", "unpack_cmd",
@@ -89,6 +89,10 @@ def init_cmd(directory: str, name: str | None, description: str | None, author: 
                    "media types, the Kitfile in the manifest annotation ml.kitops.modelkit.kitfile), "
                    "readable by kit >= 1.10 and ModelPack tools. Its config records a creation time: "
                    "SOURCE_DATE_EPOCH when set, otherwise now, so without it every pack has a new digest.")
+@click.option("--layers", "--layer-format", "layer_format", type=click.Choice(["tar", "raw"]), default="tar",
+              show_default=True,
+              help="raw: each Kitfile entry is one file stored as is (kit 1.17's raw layers, "
+                   "org.cncf.model.filepath names it); kit older than 1.15 cannot read them.")
 @click.option("--no-sbom", is_flag=True, help="Do not attach a CycloneDX SBOM.")
 @click.option("--sbom-env", is_flag=True, help="Record the Python environment (installed packages) in the SBOM.")
 @click.option("--sign-key", type=click.Path(dir_okay=False, exists=True),
@@ -97,8 +101,8 @@ def init_cmd(directory: str, name: str | None, description: str | None, author: 
 @json_option
 @read_options
 def pack_cmd(context: str, tags: Sequence[str], kitfile: str | None, compression: Compression, fmt: Format,
-             no_sbom: bool, sbom_env: bool, sign_key: str | None, dry_run: bool, registry_options: RegistryOptions,
-             as_json: bool) -> None:
+             layer_format: LayerFormat, no_sbom: bool, sbom_env: bool, sign_key: str | None, dry_run: bool,
+             registry_options: RegistryOptions, as_json: bool) -> None:
     """Pack the project in CONTEXT into a ModelKit in the local store.
 
     \b
@@ -122,13 +126,13 @@ def pack_cmd(context: str, tags: Sequence[str], kitfile: str | None, compression
     ctx = get_context()
     if dry_run:
         plan = plan_pack(context, tag=list(tags), kitfile=kitfile, compression=compression, home=ctx.home,
-                         format=fmt, options=registry_options)
+                         format=fmt, options=registry_options, layer_format=layer_format)
         _show_plan(plan, as_json)
         return
     with progress_ui("packed", quiet=ctx.quiet or as_json) as progress:
         result = pack(context, tag=list(tags), kitfile=kitfile, compression=compression, home=ctx.home,
                       sbom=not no_sbom, sbom_env=sbom_env, sign_key=sign_key,
-                      progress=progress, format=fmt, options=registry_options)
+                      progress=progress, format=fmt, options=registry_options, layer_format=layer_format)
     if as_json:
         echo_json(result.to_dict())
         return
