@@ -47,6 +47,9 @@ KITOPS_CONFIG = "application/vnd.kitops.modelkit.config.v1+json"
 KITOPS_MANIFEST_ARTIFACT = "application/vnd.kitops.modelkit.manifest.v1+json"
 MODELPACK_CONFIG = "application/vnd.cncf.model.config.v1+json"
 MODELPACK_MANIFEST_ARTIFACT = "application/vnd.cncf.model.manifest.v1+json"
+#: Docker Model Runner's model configs (docker/model-runner pkg/distribution/types/config.go).
+DOCKER_MODEL_CONFIGS = ("application/vnd.docker.ai.model.config.v0.1+json",
+                        "application/vnd.docker.ai.model.config.v0.2+json")
 
 ANNOTATION_REF_NAME = "org.opencontainers.image.ref.name"
 ANNOTATION_CREATED = "org.opencontainers.image.created"

@@ -55,6 +55,7 @@ class ModelKitInfo:
 def _modelkit_summary(storage: Storage, desc: Descriptor) -> tuple[Manifest, Kitfile] | None:
     from ocikit._modelkit._modelpack import is_kitops, is_modelpack
     from ocikit._modelkit._read import read_model
+    from ocikit._oci._model import DOCKER_MODEL_CONFIGS
 
     if desc.media_type != MANIFEST:
         return None
@@ -63,7 +64,7 @@ def _modelkit_summary(storage: Storage, desc: Descriptor) -> tuple[Manifest, Kit
     except (VerificationError, NotFoundError) as e:
         log.warning("skipping %s in %s: %s", desc.digest, storage.name, e)
         return None
-    if not (is_kitops(manifest) or is_modelpack(manifest)):
+    if not (is_kitops(manifest) or is_modelpack(manifest) or manifest.config.media_type in DOCKER_MODEL_CONFIGS):
         return None
     try:
         content = read_model(storage, manifest, f"{storage.name}@{desc.digest}")

@@ -22,6 +22,7 @@ from typing import Any
 from ocikit._io._digest import Digest
 from ocikit._io._progress import SILENT, Progress
 from ocikit._oci._model import (
+    DOCKER_MODEL_CONFIGS,
     KITOPS_CONFIG,
     KITOPS_MANIFEST_ARTIFACT,
     MANIFEST,
@@ -70,7 +71,8 @@ def check_modelkit(manifest: Manifest | Index, where: str) -> Manifest:
     """The manifest if it is a KitOps ModelKit (or a CNCF ModelPack model); NotAModelKitError if not."""
     if isinstance(manifest, Index):
         raise NotAModelKitError(f"{where} is an image index, not a ModelKit")
-    if manifest.config.media_type in (KITOPS_CONFIG, MODELPACK_CONFIG) or manifest.artifact_type in (
+    model_configs = (KITOPS_CONFIG, MODELPACK_CONFIG, *DOCKER_MODEL_CONFIGS)
+    if manifest.config.media_type in model_configs or manifest.artifact_type in (
         KITOPS_MANIFEST_ARTIFACT,
         MODELPACK_MANIFEST_ARTIFACT,
     ):
