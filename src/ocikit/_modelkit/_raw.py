@@ -91,6 +91,8 @@ class RawAsTar:
                 self._parts[0] = header[want:]
                 if not self._parts[0]:
                     self._stage = 1 if self._left else 2
+                    if not self._left and self._body.read(1):
+                        raise UnsafeArchiveError("raw layer holds more bytes than its declared file size")
             elif self._stage == 1:
                 chunk = self._body.read(min(want, self._left))
                 if not chunk:
@@ -98,6 +100,8 @@ class RawAsTar:
                 out += chunk
                 self._left -= len(chunk)
                 if not self._left:
+                    if self._body.read(1):  # a file longer than its metadata says: never truncate it
+                        raise UnsafeArchiveError("raw layer holds more bytes than its declared file size")
                     self._stage = 2
             else:
                 out += self._tail[:want]
