@@ -41,7 +41,8 @@ def _unpack_refused(home: Path, tmp_path: Path, art: Artifact, error: type[Excep
     return target
 
 
-@pytest.mark.parametrize("build", [modctl_02, docker_model_v01], ids=["modctl", "docker"])
+@pytest.mark.parametrize("build", [modctl_02, lambda: modctl_02(legacy=False), docker_model_v01],
+                         ids=["modctl-cnai", "modctl-cncf", "docker"])
 @pytest.mark.parametrize(("path", "match"), [
     ("../x", "leaves the target"),
     ("a/../../x", "leaves the target"),

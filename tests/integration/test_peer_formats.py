@@ -21,10 +21,11 @@ FILTERED = {
     "kit-1.17-tar": ("prompts", {"prompts/system.prompt.md"}),
     "kit-1.17-raw": ("mcpservers:postgres", {"postgres.mcpb"}),
     "modctl-0.2": ("code", {"scripts/infer.py"}),
+    "modctl-0.2-cncf": ("docs", {"README.md"}),
     "docker-model-v0.1": ("docs", {"LICENSE"}),
     "docker-model-v0.2": ("model:text_encoder/model.safetensors", {"text_encoder/model.safetensors"}),
 }
-FORMAT = {"kit-1.17-tar": "kitops", "kit-1.17-raw": "kitops", "modctl-0.2": "modelpack",
+FORMAT = {"kit-1.17-tar": "kitops", "kit-1.17-raw": "kitops", "modctl-0.2": "modelpack", "modctl-0.2-cncf": "modelpack",
           "docker-model-v0.1": "docker", "docker-model-v0.2": "docker"}
 
 

@@ -46,10 +46,11 @@ DOCKER_CONFIG_V02 = "application/vnd.docker.ai.model.config.v0.2+json"
 DOCKER_CONFIGS = (DOCKER_CONFIG_V01, DOCKER_CONFIG_V02)
 
 _KIT_PREFIX = "application/vnd.kitops.modelkit."
-_MP_PREFIX = "application/vnd.cncf.model."
+_MP_PREFIX = ("application/vnd.cncf.model.", "application/vnd.cnai.model.")
 _DOCKER_PREFIX = "application/vnd.docker.ai."
 _KIT_RE = re.compile(r"^application/vnd\.kitops\.modelkit\.(\w+)\.v1\.(\w+)(?:\+(\w+))?$")
-_MP_RE = re.compile(r"^application/vnd\.cncf\.model\.(\w+(?:\.\w+)?)\.v1\.(\w+)(?:\+(\w+))?$")
+#: ``cnai``: the pre-CNCF names modctl 0.2.x still writes (its pkg/backend/build/legacy.go)
+_MP_RE = re.compile(r"^application/vnd\.(?:cncf|cnai)\.model\.(\w+(?:\.\w+)?)\.v1\.(\w+)(?:\+(\w+))?$")
 _KIT_BASES = ("model", "modelpart", "code", "dataset", "docs", "mcpb")
 _MP_BASES = {"weight": "model", "weight.config": "modelpart", "dataset": "dataset", "code": "code", "doc": "docs"}
 #: docker/model-runner media type → (kind, tar?). Weights are ``model`` (the first one) or parts.
@@ -80,7 +81,7 @@ class LayerType:
 
 def is_model_layer_family(media_type: str) -> bool:
     """A media type under a prefix one of the model writers we read uses."""
-    return media_type.startswith((_KIT_PREFIX, _MP_PREFIX, _DOCKER_PREFIX))
+    return media_type.startswith((_KIT_PREFIX, *_MP_PREFIX, _DOCKER_PREFIX))
 
 
 def kitops_media_type(kind: str, compression: str = "none", *, raw: bool = False) -> str:

@@ -22,7 +22,14 @@ from typing import TYPE_CHECKING, Any
 from ocikit._config import source_date_epoch
 from ocikit._layers._types import parse_layer_media_type
 from ocikit._oci._gojson import go_json
-from ocikit._oci._model import KITOPS_CONFIG, MODELPACK_CONFIG, MODELPACK_MANIFEST_ARTIFACT, Manifest
+from ocikit._oci._model import (
+    KITOPS_CONFIG,
+    LEGACY_MODELPACK_CONFIG,
+    LEGACY_MODELPACK_MANIFEST_ARTIFACT,
+    MODELPACK_CONFIG,
+    MODELPACK_MANIFEST_ARTIFACT,
+    Manifest,
+)
 from ocikit.errors import UnsafeArchiveError, UsageError
 
 if TYPE_CHECKING:
@@ -87,7 +94,8 @@ def layer_kind(media_type: str) -> tuple[str, str, bool]:
 
 def is_modelpack(manifest: Manifest) -> bool:
     """newer kit's ModelFormatForManifest: the CNCF artifactType or config media type."""
-    return manifest.artifact_type == MODELPACK_MANIFEST_ARTIFACT or manifest.config.media_type == MODELPACK_CONFIG
+    return manifest.artifact_type in (MODELPACK_MANIFEST_ARTIFACT, LEGACY_MODELPACK_MANIFEST_ARTIFACT) or \
+        manifest.config.media_type in (MODELPACK_CONFIG, LEGACY_MODELPACK_CONFIG)
 
 
 def is_kitops(manifest: Manifest) -> bool:

@@ -19,12 +19,14 @@ from ocikit.errors import UnsafeArchiveError
 
 __all__ = ["ANNOTATION_FILE_METADATA", "RawAsTar", "raw_mode", "raw_size", "raw_target"]
 
+#: modctl 0.2.x's pre-CNCF name of it (modctl pkg/backend/build/legacy.go at v0.2.2).
+LEGACY_FILE_METADATA = "org.cnai.model.file.metadata+json"
 #: model-spec (docs/compatibility.md §5.2): JSON {name, mode, uid, gid, size, mtime, typeflag} of a raw layer's file.
 ANNOTATION_FILE_METADATA = "org.cncf.model.file.metadata+json"
 
 
 def _metadata(annotations: Mapping[str, str]) -> dict[str, Any]:
-    text = annotations.get(ANNOTATION_FILE_METADATA)
+    text = annotations.get(ANNOTATION_FILE_METADATA) or annotations.get(LEGACY_FILE_METADATA)
     if not text or len(text) > 64 * 1024:
         return {}
     try:
@@ -46,9 +48,9 @@ def raw_target(annotations: Mapping[str, str], element_path: str | None, where: 
     """Where a raw layer's file goes: its ``org.cncf.model.filepath`` (what kit and modctl write), else
     the Kitfile element's path; checked as a relative path that stays inside the target."""
     from ocikit._modelkit._modelpack import check_filepath
-    from ocikit._oci._model import ANNOTATION_FILEPATH
+    from ocikit._oci._model import ANNOTATION_FILEPATH, LEGACY_ANNOTATION_FILEPATH
 
-    path = annotations.get(ANNOTATION_FILEPATH) or element_path or ""
+    path = annotations.get(ANNOTATION_FILEPATH) or annotations.get(LEGACY_ANNOTATION_FILEPATH) or element_path or ""
     cleaned = check_filepath(path, where)
     if cleaned in (".", ""):
         raise UnsafeArchiveError(f"{where}: a raw layer needs a file path, got {path!r}")

@@ -25,7 +25,13 @@ from typing import TYPE_CHECKING, Any
 from ocikit._io._digest import Digest
 from ocikit._modelkit._layer_types import DOCKER_CONFIGS, classify
 from ocikit._modelkit._modelpack import ANNOTATION_KITFILE, check_filepath, is_kitops, is_modelpack
-from ocikit._oci._model import ANNOTATION_FILEPATH, MODELPACK_CONFIG, Manifest
+from ocikit._oci._model import (
+    ANNOTATION_FILEPATH,
+    LEGACY_ANNOTATION_FILEPATH,
+    LEGACY_MODELPACK_CONFIG,
+    MODELPACK_CONFIG,
+    Manifest,
+)
 from ocikit.errors import DigestMismatchError, KitfileError, NotAModelKitError, VerificationError
 
 if TYPE_CHECKING:
@@ -79,7 +85,7 @@ def read_model(storage: Storage, manifest: Manifest, what: str) -> ModelContent:
         kitfile, infos = Kitfile.from_config_json(data)
         return ModelContent("kitops", kitfile, infos, _json(data, what), None, "config")
     if is_modelpack(manifest):
-        if manifest.config.media_type != MODELPACK_CONFIG:
+        if manifest.config.media_type not in (MODELPACK_CONFIG, LEGACY_MODELPACK_CONFIG):
             raise NotAModelKitError(f"{what} has the ModelPack artifactType but config media type "
                                     f"{manifest.config.media_type!r}")
         data = read_blob(storage, manifest.config, what=f"config of {what}")
@@ -136,11 +142,7 @@ def modelpack_content(manifest: Manifest, config_bytes: bytes, what: str, fmt: s
         raise VerificationError(f"config of {what} must be a JSON object")
     diff_ids = _diff_ids(config, len(manifest.layers), what, fmt)
     kinds = _kinds(manifest, what)
-    filepaths = [
-        check_filepath(layer.annotations[ANNOTATION_FILEPATH], f"{what} layer {i}")
-        if ANNOTATION_FILEPATH in layer.annotations else None
-        for i, layer in enumerate(manifest.layers)
-    ]
+    filepaths = [_filepath(layer.annotations, f"{what} layer {i}") for i, layer in enumerate(manifest.layers)]
     for i, ((kind, _, raw), fp) in enumerate(zip(kinds, filepaths, strict=True)):
         if (raw or kind == "unknown") and (fp is None or fp == "."):
             raise VerificationError(f"{what} layer {i} is a raw file without an org.cncf.model.filepath "
@@ -257,6 +259,14 @@ def text(obj: Mapping[str, Any], key: str) -> str | None:
     """``obj[key]`` when it is a non-empty string."""
     value = obj.get(key)
     return value if isinstance(value, str) and value else None
+
+
+def _filepath(annotations: Mapping[str, str], where: str) -> str | None:
+    """A layer's path annotation, checked: ``org.cncf.model.filepath`` or modctl 0.2's ``org.cnai.model.filepath``."""
+    for key in (ANNOTATION_FILEPATH, LEGACY_ANNOTATION_FILEPATH):
+        if key in annotations:
+            return check_filepath(annotations[key], where)
+    return None
 
 
 def _model_parameters(model_config: Mapping[str, Any]) -> dict[str, Any] | None:

@@ -47,6 +47,10 @@ KITOPS_CONFIG = "application/vnd.kitops.modelkit.config.v1+json"
 KITOPS_MANIFEST_ARTIFACT = "application/vnd.kitops.modelkit.manifest.v1+json"
 MODELPACK_CONFIG = "application/vnd.cncf.model.config.v1+json"
 MODELPACK_MANIFEST_ARTIFACT = "application/vnd.cncf.model.manifest.v1+json"
+#: modctl 0.2.x writes the pre-CNCF ModelPack names (modctl pkg/backend/build/legacy.go at v0.2.2).
+LEGACY_MODELPACK_CONFIG = "application/vnd.cnai.model.config.v1+json"
+LEGACY_MODELPACK_MANIFEST_ARTIFACT = "application/vnd.cnai.model.manifest.v1+json"
+LEGACY_ANNOTATION_FILEPATH = "org.cnai.model.filepath"
 #: Docker Model Runner's model configs (docker/model-runner pkg/distribution/types/config.go).
 DOCKER_MODEL_CONFIGS = ("application/vnd.docker.ai.model.config.v0.1+json",
                         "application/vnd.docker.ai.model.config.v0.2+json")

@@ -25,6 +25,7 @@ from ocikit._oci._model import (
     DOCKER_MODEL_CONFIGS,
     KITOPS_CONFIG,
     KITOPS_MANIFEST_ARTIFACT,
+    LEGACY_MODELPACK_CONFIG,
     MANIFEST,
     MODELPACK_CONFIG,
     MODELPACK_MANIFEST_ARTIFACT,
@@ -71,7 +72,7 @@ def check_modelkit(manifest: Manifest | Index, where: str) -> Manifest:
     """The manifest if it is a KitOps ModelKit (or a CNCF ModelPack model); NotAModelKitError if not."""
     if isinstance(manifest, Index):
         raise NotAModelKitError(f"{where} is an image index, not a ModelKit")
-    model_configs = (KITOPS_CONFIG, MODELPACK_CONFIG, *DOCKER_MODEL_CONFIGS)
+    model_configs = (KITOPS_CONFIG, MODELPACK_CONFIG, LEGACY_MODELPACK_CONFIG, *DOCKER_MODEL_CONFIGS)
     if manifest.config.media_type in model_configs or manifest.artifact_type in (
         KITOPS_MANIFEST_ARTIFACT,
         MODELPACK_MANIFEST_ARTIFACT,
