@@ -2,7 +2,7 @@
 
 Independent of ocikit's writers: blobs, configs and manifests are made here with ``json``, ``tarfile``,
 ``gzip``, ``zstandard`` and ``zipfile`` in the field order each peer's Go structs marshal (see
-``tests/compat/README.md`` for the source file and commit behind every shape). Each builder returns a
+the README in tests/compat for the source file and commit behind every shape). Each builder returns a
 :class:`Artifact` (blobs, config, manifest bytes) that can be stored in a local store
 (:func:`store`) or pushed to a registry over the plain distribution API (:func:`push_http`).
 """

@@ -1,5 +1,5 @@
 """What kit 1.17, modctl 0.2 and Docker Model Runner push, ocikit pulls and unpacks: each fixture of
-``tests/compat/peermake.py`` (byte for byte as the peer's Go code writes it, see tests/compat/README.md)
+``tests/compat/peermake.py`` (byte for byte as the peer's Go code writes it, see the README in tests/compat)
 is pushed to the real registry with the plain distribution API, then ``ocikit pull``, ``unpack`` (whole
 and filtered), ``inspect``, ``info``, ``list``, ``diff``, ``sbom`` and ``verify-files`` run on it."""
 
