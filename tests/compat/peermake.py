@@ -149,14 +149,15 @@ def kit_117_tar() -> Artifact:
 
 
 def kit_117_raw() -> Artifact:
-    """kit 1.17 ``pack --layer-format raw``: one file per layer (model raw, part raw+gzip), a prompt
-    (a code tar with the prompt subtype) and two MCP bundles (``mcpb.v1.raw``)."""
+    """kit 1.17 ``pack --layer-format raw``: one file per layer (model, part, a prompt = a ``code.v1.raw``
+    with the prompt subtype) and two MCP bundles (``mcpb.v1.raw``). The part is ``raw+gzip`` (kit applies
+    one compression to a whole pack; a reader meets each layer on its own, so one fixture shows both)."""
     art = Artifact(b"")
     weights, tokenizer = b"G" * 4096, b'{"tok": 1}\n'
     fs_bundle = mcpb({"manifest.json": '{"name": "filesystem-server"}', "server/index.js": "console.log('fs')"})
     pg_bundle = mcpb({"manifest.json": '{"name": "postgres-server"}', "server/index.js": "console.log('pg')"})
     prompt = b"Summarise the input.\n"
-    art.files = {"model.gguf": weights, "tok/tokenizer.json": tokenizer, "prompts/summarise.prompt.md": prompt,
+    art.files = {"model.gguf": weights, "tok/tokenizer.json": tokenizer, "summarise.prompt.md": prompt,
                  "filesystem.mcpb": fs_bundle, "postgres.mcpb": pg_bundle}
     layers, infos = [], []
     for path, data, media_type, compress in [
@@ -172,17 +173,19 @@ def kit_117_raw() -> Artifact:
         # kit's fillDescAnnotations: filepath + metadata (typeflag from tar.FileInfoHeader: '0' = 48)
         layers.append(_oci_desc(media_type, digest, len(stored),
                                 {FILEPATH: path, METADATA: meta_json(path.rsplit("/", 1)[-1], data, typeflag=48)}))
-    prompt_tar = go_tar([("prompts", None), ("prompts/summarise.prompt.md", prompt)])
-    prompt_digest = _blob(art, prompt_tar)
-    layers.insert(2, _oci_desc("application/vnd.kitops.modelkit.code.v1.tar", prompt_digest, len(prompt_tar),
-                               {FILEPATH: "prompts", SUBTYPE: "prompt"}))
+    prompt_digest = _blob(art, prompt)
+    layers.insert(2, _oci_desc("application/vnd.kitops.modelkit.code.v1.raw", prompt_digest, len(prompt),
+                               {FILEPATH: "summarise.prompt.md", METADATA: meta_json("summarise.prompt.md", prompt,
+                                                                                      typeflag=48),
+                                SUBTYPE: "prompt"}))
     config = {
         "manifestVersion": "1.0.0",
         "package": {"name": "agent", "version": "1.0.0"},
         "model": {"name": "tiny", "path": "model.gguf", "format": "gguf",
                   "parts": [{"name": "tokenizer", "path": "tok/tokenizer.json", "type": "tokenizer", **infos[1]}],
                   **infos[0]},
-        "prompts": [{"name": "summarise", "path": "prompts", "digest": prompt_digest, "diffId": prompt_digest}],
+        "prompts": [{"name": "summarise", "path": "summarise.prompt.md", "digest": prompt_digest,
+                     "diffId": prompt_digest}],
         "mcpServers": [{"name": "filesystem", "path": "filesystem.mcpb", **infos[2]},
                        {"name": "postgres", "path": "postgres.mcpb", "description": "Postgres MCP", **infos[3]}],
     }

@@ -182,7 +182,8 @@ def _write_layer(store: LocalStore, plan: LayerPlan, compression: str, progress:
     annotations = {ANNOTATION_FILEPATH: plan.clean_path}
     with store.blob_writer(hashing=False, direct=not plan.raw) as writer:
         if plan.raw:
-            written, st = write_raw(plan.entries[0], writer, compression=compression)
+            written, st = write_raw(plan.entries[0], writer,
+                                    compression="none" if plan.kind == "mcpb" else compression)
             annotations[ANNOTATION_FILE_METADATA] = file_metadata(plan.clean_path, st)
         else:
             written = write_tar(plan.entries, writer, compression=compression, progress=progress,

@@ -187,6 +187,8 @@ def _layer_plan(el: Any, mine: str, entries: tuple[PlannedEntry, ...], format: s
 
     kind = el.kind if el.kind in ("prompt", "mcpb") else SECTION_KIND[el.section]
     raw = layer_format == "raw" or kind == "mcpb"
+    if kind == "mcpb":  # kit stores a bundle verbatim: the layer digest is the .mcpb file's
+        compression = "none"
     if raw:
         entries = (single_file(entries, el.path, mine, el.section),)
     if format == "modelpack":
