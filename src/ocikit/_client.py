@@ -114,11 +114,13 @@ class Client:
         verify_key: _Path | None = None,
         progress: Progress = SILENT,
         limits: Limits | None = None,
+        include_remote: bool = False,
     ) -> UnpackResult:
         """``ocikit.unpack`` with this client's store and registry options."""
         return _unpack.unpack(reference, target, filters=filters, overwrite=overwrite,
                               ignore_existing=ignore_existing, home=self.home, options=self.options,
-                              verify_key=verify_key, progress=progress, limits=limits)
+                              verify_key=verify_key, progress=progress, limits=limits,
+                              include_remote=include_remote)
 
     # -- moving between the store and registries -------------------------------------------------
 

@@ -170,6 +170,9 @@ def prepare_pack(
     """Load and check the Kitfile, resolve the parents, plan the layers (``ctx`` is absolute)."""
     loaded, kitfile_path = _load_kitfile(ctx, kitfile)
     loaded.check_paths(ctx)
+    from ocikit._ops._remote_datasets import check_remote_datasets
+
+    check_remote_datasets(loaded, str(kitfile_path or "Kitfile"))
     home_path = Path(home) if home is not None else None
     parents = resolve_parents(loaded, home_path, options, refs)
     plan = plan_layers(ctx, loaded, kitfile_path=kitfile_path, compression=compression,

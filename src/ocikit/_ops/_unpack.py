@@ -140,8 +140,11 @@ def unpack(
     verify_key: str | os.PathLike[str] | None = None,
     progress: Progress = SILENT,
     limits: Limits | None = None,
+    include_remote: bool = False,
 ) -> UnpackResult:
     """Unpack the ModelKit ``reference`` into ``target``; see the module docstring for the rules.
+
+    ``include_remote``: also fetch remote datasets (``_remote_datasets``), hash-checked, into staging.
 
     ``filters``: KitOps filter strings (``"model"``, ``"datasets:validation"``, …), OR-ed.
     A filter that selects nothing (no layer, and not ``kitfile``) raises :class:`NotFoundError`.
@@ -179,7 +182,7 @@ def unpack(
     target_path = Path(target).absolute()
     try:
         return _unpack_into(target_path, ref, desc, kitfile, collected, filter_set, sbom_bytes, overwrite,
-                            ignore_existing, limits, progress, verified)
+                            ignore_existing, limits, progress, verified, include_remote)
     except OSError as e:
         # The target's file system refused (read-only, full, no permission): one clear line, not a
         # traceback; _unpack_into has already removed the staging directory and a new target.
@@ -202,7 +205,7 @@ def _target_error(e: OSError, target: Path) -> OcikitError:
 
 def _unpack_into(target_path: Path, ref: Reference, desc: Descriptor, kitfile: Kitfile, collected: Collected,
                  filter_set: FilterSet, sbom_bytes: bytes | None, overwrite: bool, ignore_existing: bool,
-                 limits: Limits, progress: Progress, verified: bool) -> UnpackResult:
+                 limits: Limits, progress: Progress, verified: bool, include_remote: bool = False) -> UnpackResult:
     """Extract every layer into a staging directory, add the Kitfile and SBOM, then move it all in."""
     created_target = _make_target(target_path)
     ok = False
@@ -212,6 +215,7 @@ def _unpack_into(target_path: Path, ref: Reference, desc: Descriptor, kitfile: K
             try:
                 state = ExtractState()
                 layers = [_extract(job, s_fd, state, limits, progress) for job in collected.jobs]
+                _remote(kitfile, filter_set, s_fd, include_remote)
                 kitfile_written = filter_set.includes_kitfile and _add_kitfile(s_fd, state, kitfile)
                 sbom_written = sbom_bytes is not None and _add_file(s_fd, state, SBOM_NAME, sbom_bytes)
                 moves = plan_moves(s_fd, t_fd, target_path, overwrite, ignore_existing)
@@ -226,6 +230,18 @@ def _unpack_into(target_path: Path, ref: Reference, desc: Descriptor, kitfile: K
                 target_path.rmdir()
     return UnpackResult(ref, desc.digest, target_path, tuple(layers), tuple(written), tuple(moves.kept),
                         kitfile_written, sbom_written, tuple(collected.parents), verified)
+
+
+def _remote(kitfile: Kitfile, filter_set: FilterSet, s_fd: int, include_remote: bool) -> None:
+    """Remote datasets: fetched (hash-checked) with ``include_remote``, else a warning (as kit)."""
+    if not any(d.remote_path for d in kitfile.datasets):
+        return
+    if not include_remote:
+        log.warning("the ModelKit refers to remote datasets; to fetch them, unpack with --include-remote")
+        return
+    from ocikit._ops._remote_datasets import fetch_remote_datasets
+
+    fetch_remote_datasets(kitfile, filter_set, s_fd)
 
 
 def _make_target(target_path: Path) -> bool:

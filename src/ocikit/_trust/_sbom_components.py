@@ -20,10 +20,12 @@ from ocikit._kitfile._deps import PythonDependency, is_dependency_file, merge, p
 from ocikit._layers._types import FileRecord, PackedLayer
 from ocikit._oci._model import Descriptor
 from ocikit._oci._reference import Reference
+from ocikit._trust._headers import ModelHeader
 from ocikit._trust._provenance import PICKLE_FORMATS, git_provenance, pickle_kind
 from ocikit._trust._sbom_doc import EXECUTABLE_DESERIALIZATION, P
 from ocikit._trust._sbom_files import FileListing
 from ocikit._trust._sbom_kitfile import get_attr, model_card, str_or_none
+from ocikit._trust._sbom_model import add_to_model_card, header_properties, layer_header
 from ocikit.errors import PackError
 
 if TYPE_CHECKING:
@@ -86,6 +88,7 @@ class Components:
         self.component_data: dict[str, list[dict[str, Any]]] = {}
         self.dep_sources: dict[str, tuple[str, ...]] = {}
         self.nested_files: dict[str, FileListing] = {}
+        self.model_headers: dict[str, ModelHeader | None] = {}  # bom-ref → the weights' headers
 
     # -- small helpers ------------------------------------------------------------------------
 
@@ -200,6 +203,11 @@ class Components:
             out[str(comp.bom_ref.value)] = (comp, None)
         if model is not None and "model" in out:
             self.model_cards["model"] = model_card(model, out)
+            add_to_model_card(self.model_cards["model"], self.model_headers.get("model"))
+        from ocikit._trust._sbom_remote import remote_dataset_components
+
+        for comp in remote_dataset_components(self.kitfile, self._props):  # kit 1.17 remotePath
+            out[str(comp.bom_ref.value)] = (comp, None)
         return out
 
     def _layer_component(self, layer: PackedLayer | None, element: Any) -> Any:
@@ -228,6 +236,7 @@ class Components:
         else:
             props[f"{P}model:reference"] = path
         props.update(_element_props(section, element, flagged))
+        props.update(header_properties(self.model_headers.get(ref)))
         if section == "datasets":
             self.component_data[ref] = [_dataset_data(name, element)]
         return Component(
@@ -252,6 +261,8 @@ class Components:
             kind = pickle_kind(rec.path, self._local_str(rec.path))
             listing.add(self._ref(f"{ref}:{rec.path}"), rec, kind)
         self.nested_files[ref] = listing
+        if layer.section in ("model", "parts"):
+            self.model_headers[ref] = layer_header(records, self._local_str)
         return sorted({kind[0] for kind in listing.kinds.values()})
 
     # -- Python dependencies -------------------------------------------------------------------

@@ -244,20 +244,25 @@ def tag_cmd(source: str, target: str) -> None:
               help="Where to unpack (created if missing).")
 @click.option("--filter", "filters", multiple=True, metavar="FILTER",
               help="What to unpack, kit's grammar TYPE[,TYPE...][:NAME[,NAME...]]: types kitfile, model, "
-                   "datasets, code, docs; the names after ':' (a name or path, exactly) apply to every "
-                   "listed type, so model,datasets:validation selects only a model or dataset named "
-                   "'validation'. Repeat --filter to combine different selections (--filter model "
-                   "--filter datasets:validation). A filter matching nothing is an error (exit 6). "
+                   "datasets, code, docs, prompts, mcpservers; the names after ':' (a name or path, "
+                   "exactly) apply to every listed type, so model,datasets:validation selects only a "
+                   "model or dataset named 'validation'. Repeat --filter to combine different "
+                   "selections (--filter model --filter datasets:validation). A filter matching "
+                   "nothing is an error (exit 6). "
                    "Default: everything.")
 @click.option("-o", "--overwrite", is_flag=True, help="Replace existing files.")
 @click.option("-i", "--ignore-existing", is_flag=True, help="Keep existing files and skip those entries.")
+@click.option("--include-remote", is_flag=True,
+              help="Also fetch remote datasets (remotePath) into their path, each checked against its "
+                   "sha256 remoteHash before it lands (https:// and file:// URLs; s3:// is refused).")
 @click.option("--verify-key", type=click.Path(dir_okay=False, exists=True), envvar=ENV_VERIFY_KEY,
               help="Refuse the ModelKit unless signed by this public key (checked before anything is "
                    f"written). Env: {ENV_VERIFY_KEY}.")
 @json_option
 @read_options
 def unpack_cmd(reference: str, directory: str, filters: Sequence[str], overwrite: bool, ignore_existing: bool,
-               verify_key: str | None, registry_options: RegistryOptions, as_json: bool) -> None:
+               include_remote: bool, verify_key: str | None, registry_options: RegistryOptions,
+               as_json: bool) -> None:
     """Unpack a ModelKit's (or a CNCF ModelPack's) files into a directory.
 
     \b
@@ -280,7 +285,7 @@ def unpack_cmd(reference: str, directory: str, filters: Sequence[str], overwrite
     with progress_ui("unpacked", quiet=ctx.quiet or as_json) as progress:
         result = unpack(reference, directory, filters=list(filters), overwrite=overwrite,
                         ignore_existing=ignore_existing, home=ctx.home, options=registry_options,
-                        verify_key=verify_key, progress=progress)
+                        verify_key=verify_key, progress=progress, include_remote=include_remote)
     if as_json:
         echo_json(result.to_dict())
         return
