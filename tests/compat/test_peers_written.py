@@ -108,3 +108,16 @@ def test_kit_raw_gzip_round_trip(tmp_path: Path, home: Path) -> None:
     assert layers[3]["digest"] == kit_117_raw().manifest_json()["layers"][3]["digest"]
     unpack("acme/agent:gz", tmp_path / "out", home=home)
     assert (tmp_path / "out/tok/tokenizer.json").read_bytes() == kit_117_raw().files["tok/tokenizer.json"]
+
+
+def test_init_detects_prompts_and_mcp_bundles(tmp_path: Path) -> None:
+    from ocikit._kitfile._scaffold import generate_kitfile
+
+    ctx = _project(tmp_path / "ctx")
+    (ctx / "Kitfile").unlink()
+    (ctx / "prompts").mkdir()
+    (ctx / "prompts" / "review.md").write_text("Review this.\n")
+    kitfile = generate_kitfile(ctx)
+    assert [p.path for p in kitfile.prompts] == ["summarise.prompt.md", "prompts"]
+    assert [(m.name, m.path) for m in kitfile.mcp_servers] == [("filesystem", "filesystem.mcpb"),
+                                                                ("postgres", "postgres.mcpb")]

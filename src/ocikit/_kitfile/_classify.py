@@ -107,6 +107,9 @@ class Draft:
     datasets: list[dict[str, Any]] = field(default_factory=list)
     model: dict[str, Any] | None = None
     license_id: str | None = None
+    #: kit 1.17 sections: ``*.prompt.md`` files and a ``prompts`` directory; ``*.mcpb`` MCP bundles
+    prompts: list[dict[str, Any]] = field(default_factory=list)
+    mcp_servers: list[dict[str, Any]] = field(default_factory=list)
 
 
 def classify(root: Path) -> Draft:
@@ -155,6 +158,12 @@ def _classify_files(draft: Draft, root: Path, files: list[_File]) -> tuple[list[
             continue
         if lower in DEPENDENCY_FILES:
             draft.code.append({"path": f.path})
+            continue
+        if lower.endswith(".mcpb"):  # an MCP bundle: one mcpServers entry, named after the file
+            draft.mcp_servers.append({"name": f.name[: -len(".mcpb")] or f.name, "path": f.path})
+            continue
+        if lower.endswith(".prompt.md"):
+            draft.prompts.append({"path": f.path})
             continue
         t = _file_type(f.name)
         if t == MODEL:
@@ -219,6 +228,9 @@ def _classify_dir(draft: Draft, name: str, path: Path) -> tuple[list[_File], int
     rel = name  # as filepath.Join gives it: no trailing "/"
     if name == "docs":
         draft.docs.append({"path": rel})
+        return [], _HANDLED
+    if name == "prompts":
+        draft.prompts.append({"path": rel})
         return [], _HANDLED
     if name in CODE_DIRS:
         draft.code.append({"path": rel})

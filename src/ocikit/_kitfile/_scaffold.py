@@ -56,7 +56,8 @@ def generate_kitfile(
 
     doc: dict[str, Any] = {"manifestVersion": "1.0.0", "package": package, "model": draft.model,
                            "code": draft.code or None, "datasets": draft.datasets or None,
-                           "docs": draft.docs or None}
+                           "docs": draft.docs or None, "prompts": draft.prompts or None,
+                           "mcpServers": draft.mcp_servers or None}
     return Kitfile.from_dict(doc, source=f"generated Kitfile for {root}")
 
 
