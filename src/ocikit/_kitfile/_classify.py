@@ -107,7 +107,7 @@ class Draft:
     datasets: list[dict[str, Any]] = field(default_factory=list)
     model: dict[str, Any] | None = None
     license_id: str | None = None
-    #: kit 1.17 sections: ``*.prompt.md`` files and a ``prompts`` directory; ``*.mcpb`` MCP bundles
+    #: kit 1.17 sections: Markdown files named <x>.prompt and a ``prompts`` directory; ``*.mcpb`` bundles
     prompts: list[dict[str, Any]] = field(default_factory=list)
     mcp_servers: list[dict[str, Any]] = field(default_factory=list)
 
