@@ -172,3 +172,23 @@ def test_cli_shows_the_unknown_layer_warning(cli: Cli, home: Path, tmp_path: Pat
     store(home, art, "future/kit", "v1")
     run = cli("unpack", "localhost/future/kit:v1", "-d", str(tmp_path / "out"))
     assert "does not know the layer type" in run.stderr
+
+
+@pytest.mark.parametrize(("build", "media_type"), [
+    (lambda: modctl_02(legacy=False), "application/vnd.cncf.model.skill.v1.raw"),
+    (modctl_02, "application/vnd.cnai.model.skill.v1.raw"),
+    (docker_model_v01, "application/vnd.docker.ai.future.weights"),
+], ids=["modelpack", "modctl-cnai", "docker"])
+def test_unknown_layer_types_of_other_writers_are_placed_by_path(
+        build: Any, media_type: str, home: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    def add(layers: list[dict[str, Any]]) -> None:
+        layers.append({"mediaType": media_type, "digest": sha(b"new\n"), "size": 4,
+                       "annotations": {FILEPATH: "extra/new.bin"}})
+
+    art = _with_layers(build(), add)
+    art.blobs[sha(b"new\n")] = b"new\n"
+    store(home, art, "future/other", "v1")
+    with caplog.at_level(logging.WARNING):
+        unpack("localhost/future/other:v1", tmp_path / "out", home=home)
+    assert (tmp_path / "out/extra/new.bin").read_bytes() == b"new\n"
+    assert media_type in caplog.text
