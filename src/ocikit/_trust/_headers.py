@@ -81,15 +81,18 @@ def read_header(local: str | os.PathLike[str], fmt: str, expected_size: int | No
     has another size now is reported, not read. Reads at most the header's bytes.
     """
     try:
-        fd = os.open(local, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        # O_NONBLOCK: a FIFO named like a model never blocks the read (regular files ignore it)
+        fd = os.open(local, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0))
     except OSError as e:
         return ModelHeader(fmt, problems=(f"cannot open: {e.strerror or e}",))
-    with os.fdopen(fd, "rb", buffering=0) as f:
-        st = os.fstat(f.fileno())
-        if not stat.S_ISREG(st.st_mode):
-            return ModelHeader(fmt, problems=("not a regular file",))
-        if expected_size is not None and st.st_size != expected_size:
-            return ModelHeader(fmt, problems=(f"is {st.st_size} bytes now, {expected_size} when packed",))
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        return ModelHeader(fmt, problems=("not a regular file",))
+    if expected_size is not None and st.st_size != expected_size:
+        os.close(fd)
+        return ModelHeader(fmt, problems=(f"is {st.st_size} bytes now, {expected_size} when packed",))
+    with os.fdopen(fd, "rb") as f:
         try:
             return _read(f, fmt, st.st_size, local)
         except (OSError, MemoryError) as e:

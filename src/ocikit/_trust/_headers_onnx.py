@@ -9,7 +9,6 @@ walk reads only tags, lengths and the small fields it keeps.
 
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Iterator
 from typing import Any, BinaryIO
@@ -97,7 +96,7 @@ class _Walker:
 
 def read_onnx(f: BinaryIO, file_size: int) -> ModelHeader:
     """The header of the ONNX model ``f`` (``file_size`` bytes): reads tags and small fields only."""
-    w = _Walker(io.BufferedReader(f, 8192) if isinstance(f, io.RawIOBase) else f)
+    w = _Walker(f)
     info: dict[str, str] = {}
     opsets: list[str] = []
     tensors: list[tuple[str, int]] = []  # (dtype, elements)

@@ -186,9 +186,12 @@ def list_cmd(repository: str | None, registry_options: RegistryOptions, as_json:
 @click.command("inspect")
 @click.argument("reference", metavar="REFERENCE")
 @click.option("-r", "--remote", is_flag=True, help="Read every byte from the registry, not the local cache.")
+@click.option("--summary", is_flag=True, help="A one-screen model summary instead (from the Kitfile and the "
+              "SBOM's weights-header facts: parameters, tensors, dtypes, architecture, quantization).")
 @json_option
 @read_options
-def inspect_cmd(reference: str, remote: bool, registry_options: RegistryOptions, as_json: bool) -> None:
+def inspect_cmd(reference: str, remote: bool, summary: bool, registry_options: RegistryOptions,
+                as_json: bool) -> None:
     """Print a ModelKit's digest, manifest and Kitfile (config) as JSON.
 
     \b
@@ -199,7 +202,18 @@ def inspect_cmd(reference: str, remote: bool, registry_options: RegistryOptions,
     layers' org.cncf.model.filepath ("kitfileSource" says which).
       ocikit inspect acme/sentiment:1.0.0
       ocikit inspect --remote registry.example/acme/sentiment:1.0.0
+      ocikit inspect --summary acme/sentiment:1.0.0
     """
+    if summary:
+        from ocikit._ops._summary import model_summary
+        from ocikit.cli._summary_render import render_summary
+
+        found = model_summary(reference, remote=remote, home=get_context().home, options=registry_options)
+        if as_json:
+            echo_json(found.to_dict())
+        else:
+            click.echo(render_summary(found))
+        return
     from ocikit._ops._catalog import inspect
 
     result = inspect(reference, remote=remote, home=get_context().home, options=registry_options)
