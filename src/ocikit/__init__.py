@@ -90,6 +90,8 @@ if TYPE_CHECKING:
     from ocikit._store._layout import LocalStore as LocalStore
     from ocikit._store._storage import MemoryStorage as MemoryStorage
     from ocikit._store._storage import Storage as Storage
+    from ocikit._trust._bundle_oci import BundleSignResult as BundleSignResult
+    from ocikit._trust._bundle_oci import BundleVerifyResult as BundleVerifyResult
     from ocikit._trust._signing import (
         SignResult as SignResult,
     )
@@ -158,6 +160,8 @@ _EXPORTS: dict[str, str] = {
     "LocalStore": "ocikit._store._layout",
     "MemoryStorage": "ocikit._store._storage",
     "Storage": "ocikit._store._storage",
+    "BundleSignResult": "ocikit._trust._bundle_oci",
+    "BundleVerifyResult": "ocikit._trust._bundle_oci",
     "SignResult": "ocikit._trust._signing",
     "VerifiedSignature": "ocikit._trust._signing",
     "VerifyResult": "ocikit._trust._signing",

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from ocikit._store._copy import TransferResult
     from ocikit._store._fsck import FsckReport
     from ocikit._store._gc import GcReport
+    from ocikit._trust._bundle_oci import BundleSignResult, BundleVerifyResult
     from ocikit._trust._signing import SignResult, VerifyResult
 
 __all__ = ["Client"]
@@ -175,13 +176,14 @@ class Client:
     # -- trust ------------------------------------------------------------------------------------
 
     def sign(self, reference: str | Reference, key: _Path, *, password: str | bytes | None = None,
-             annotations: Mapping[str, str] | None = None) -> SignResult:
+             annotations: Mapping[str, str] | None = None,
+             format: str = "bundle") -> SignResult | BundleSignResult:
         """``ocikit.sign``."""
-        return _trust_ops.sign(reference, key, password=password, annotations=annotations, home=self.home,
-                               options=self.options)
+        return _trust_ops.sign(reference, key, password=password, annotations=annotations, format=format,
+                               home=self.home, options=self.options)
 
     def verify(self, reference: str | Reference, key: _Path, *,
-               annotations: Mapping[str, str] | None = None) -> VerifyResult:
+               annotations: Mapping[str, str] | None = None) -> VerifyResult | BundleVerifyResult:
         """``ocikit.verify``."""
         return _trust_ops.verify(reference, key, annotations=annotations, home=self.home, options=self.options)
 

@@ -97,7 +97,7 @@ def test_keygen_cosign_format(cli: Cli, tmp_path: Path, monkeypatch: pytest.Monk
 
 def test_sign_then_verify_local(cli: Cli, home: Path, keypair: tuple[Path, Path]) -> None:
     desc = _modelkit(home)
-    signed = cli("sign", "acme/sentiment:1.0.0", "--key", str(keypair[0]), "-a", "ci=release")
+    signed = cli("sign", "acme/sentiment:1.0.0", "--key", str(keypair[0]), "--format", "legacy", "-a", "ci=release")
     assert "Signed acme/sentiment:1.0.0@" in signed.stdout
     assert signature_tag(desc.digest) in signed.stdout
     assert "the local store" in signed.stdout
@@ -120,8 +120,8 @@ def test_sign_then_verify_local(cli: Cli, home: Path, keypair: tuple[Path, Path]
 
 def test_sign_again_is_idempotent_and_json(cli: Cli, home: Path, keypair: tuple[Path, Path]) -> None:
     _modelkit(home)
-    first = json.loads(cli("sign", "acme/sentiment:1.0.0", "--key", str(keypair[0]), "--json").stdout)
-    second = json.loads(cli("sign", "acme/sentiment:1.0.0", "--key", str(keypair[0]), "--json").stdout)
+    first = json.loads(cli("sign", "acme/sentiment:1.0.0", "--key", str(keypair[0]), "--format", "legacy", "--json").stdout)
+    second = json.loads(cli("sign", "acme/sentiment:1.0.0", "--key", str(keypair[0]), "--format", "legacy", "--json").stdout)
     assert first["added"] is True and second["added"] is False
     assert first["signatureManifest"] == second["signatureManifest"]
     assert first["local"] is True

@@ -110,7 +110,7 @@ def test_cli_sign_and_verify_remote(registry: TestRegistry, home: Path, keys, ca
     name = unique_repo("cli")
     desc = _modelkit(_repo(registry, home, name))
     text = f"{registry.host}/{name}:1.0.0"
-    main(["--home", str(home), "sign", text, "--key", str(keys[0]), "--plain-http"])
+    main(["--home", str(home), "sign", text, "--key", str(keys[0]), "--format", "legacy", "--plain-http"])
     out = capsys.readouterr().out
     assert f"signature: {signature_tag(desc.digest)} in {registry.host}/{name}" in out
     main(["--home", str(home), "verify", text, "--key", str(keys[1]), "--plain-http"])

@@ -214,7 +214,7 @@ def test_pull_with_verify_key_checks_before_storing(tmp_path: Path, monkeypatch:
                    retry=RetryPolicy(sleep=lambda s: None))
     push_modelkit(reg.repository("acme/kit"), "v1", build_layers([1000]))
     from ocikit._ops import _repos
-    from ocikit._trust import _signing
+    from ocikit._trust import _trust_check
 
     monkeypatch.setattr(_repos, "open_registry_repository", lambda ref, **kw: reg.repository(ref.repository))
     calls: list[str] = []
@@ -223,7 +223,7 @@ def test_pull_with_verify_key_checks_before_storing(tmp_path: Path, monkeypatch:
         calls.append(str(desc.digest))
         raise SignatureError("not signed")
 
-    monkeypatch.setattr(_signing, "verify_descriptor", refuse)
+    monkeypatch.setattr(_trust_check, "verify_signed", refuse)
     home = tmp_path / "home"
     with pytest.raises(SignatureError):
         _transfer.pull("registry.test/acme/kit:v1", home=home, verify_key=str(tmp_path / "k.pub"))

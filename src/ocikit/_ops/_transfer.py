@@ -104,10 +104,10 @@ def pull(
     src = _repos.open_registry_repository(ref, home=home, options=options)
     identifier = ref.identifier
     if verify_key is not None:
-        from ocikit._trust._signing import verify_descriptor
+        from ocikit._trust._trust_check import verify_signed
 
         desc = src.resolve(identifier)
-        verify_descriptor(src, ref, desc, verify_key)
+        verify_signed(src, ref, desc, verify_key)
         identifier = str(desc.digest)  # pull exactly what was verified
     dst = _repos.local_repository(ref, home=home)
     result = copy(src, identifier, dst, [ref.tag] if ref.tag else [], concurrency=options.concurrency,

@@ -7,16 +7,24 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from ocikit._config import RegistryOptions
 from ocikit._oci._reference import Reference
 from ocikit._ops._repos import locate
 from ocikit._store._referrers import signature_tag
 from ocikit._store._storage import Storage
+from ocikit._trust._bundle_oci import BundleSignResult, BundleVerifyResult, Clock, sign_bundle
 from ocikit._trust._keys import load_private_key, load_public_key
 from ocikit._trust._sbom_store import find_sbom
-from ocikit._trust._signing import SignResult, VerifyResult, sign_manifest, verify_descriptor
-from ocikit.errors import NotFoundError
+from ocikit._trust._signing import SignResult, VerifyResult, sign_manifest
+from ocikit._trust._trust_check import FORMATS, verify_signed
+from ocikit.errors import NotFoundError, UsageError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePrivateKey
+
+    from ocikit._oci._model import Descriptor
 
 __all__ = ["sbom", "sign", "verify"]
 
@@ -31,32 +39,43 @@ def _is_local(storage: Storage) -> bool:
     return isinstance(storage, LayoutRepository)
 
 
+def after_sign(storage: Storage, ref: Reference, desc: Descriptor, key: EllipticCurvePrivateKey) -> None:
+    """Called once a manifest is signed (either format): where further signatures of the same
+    ModelKit (the OMS bundle of its files) are attached. Does nothing by itself."""
+
+
 def sign(
     reference: str | Reference,
     key: str | os.PathLike[str],
     *,
     password: str | bytes | None = None,
     annotations: Mapping[str, str] | None = None,
+    format: str = "bundle",
+    clock: Clock | None = None,
     home: str | os.PathLike[str] | None = None,
     options: RegistryOptions | None = None,
-) -> SignResult:
+) -> SignResult | BundleSignResult:
     """Sign the manifest ``reference`` resolves to, where ``_repos.locate`` says (the registry it
-    names, the local store for local references or offline); the signature is written to the
-    same repository under ``sha256-<hex>.sig``."""
+    names, the local store for local references or offline). ``format="bundle"`` (the default)
+    attaches a Sigstore bundle as an OCI 1.1 referrer, as cosign v3 does; ``"legacy"`` writes
+    cosign v2's ``sha256-<hex>.sig`` tag. ``clock`` stamps the referrer's creation time."""
+    if format not in FORMATS:
+        raise UsageError(f"unknown signature format {format!r}", hint="use bundle or legacy")
     ref = _as_reference(reference)
     private = load_private_key(key, password)  # a bad key/password fails before any network traffic
     storage = locate(ref, home=home, options=options)
     desc = storage.resolve(ref.identifier)
-    sig_desc, added = sign_manifest(storage, ref, desc, private, annotations=annotations)
-    return SignResult(
-        Reference(ref.registry, ref.repository, ref.tag, desc.digest),
-        desc.digest,
-        signature_tag(desc.digest),
-        sig_desc,
-        added,
-        storage.name,
-        _is_local(storage),
-    )
+    pinned = Reference(ref.registry, ref.repository, ref.tag, desc.digest)
+    result: SignResult | BundleSignResult
+    if format == "bundle":
+        referrer, added = sign_bundle(storage, desc, private, annotations=annotations, clock=clock)
+        result = BundleSignResult(pinned, desc.digest, referrer, added, storage.name, _is_local(storage))
+    else:
+        sig_desc, added = sign_manifest(storage, ref, desc, private, annotations=annotations)
+        result = SignResult(pinned, desc.digest, signature_tag(desc.digest), sig_desc, added, storage.name,
+                            _is_local(storage))
+    after_sign(storage, ref, desc, private)
+    return result
 
 
 def verify(
@@ -66,13 +85,14 @@ def verify(
     annotations: Mapping[str, str] | None = None,
     home: str | os.PathLike[str] | None = None,
     options: RegistryOptions | None = None,
-) -> VerifyResult:
-    """Resolve ``reference`` once and verify its signature; use ``result.digest`` afterwards."""
+) -> VerifyResult | BundleVerifyResult:
+    """Resolve ``reference`` once and verify its signature (a Sigstore bundle referrer first, then
+    the legacy ``.sig`` tag; ``result.format`` says which); use ``result.digest`` afterwards."""
     ref = _as_reference(reference)
     load_public_key(key)
     storage = locate(ref, home=home, options=options)
     desc = storage.resolve(ref.identifier)
-    return verify_descriptor(storage, ref, desc, key, annotations=annotations)
+    return verify_signed(storage, ref, desc, key, annotations=annotations)
 
 
 def sbom(reference: str, *, home: str | os.PathLike[str] | None = None,

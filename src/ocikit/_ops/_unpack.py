@@ -165,9 +165,9 @@ def unpack(
     kitfile = content.kitfile
     verified = False
     if verify_key:
-        from ocikit._trust._signing import verify_descriptor
+        from ocikit._trust._trust_check import verify_signed
 
-        verify_descriptor(storage, ref, desc, verify_key)
+        verify_signed(storage, ref, desc, verify_key)
         verified = True
 
     collected = Collected()

@@ -99,10 +99,10 @@ def signature_gates(storage: Storage, cand: Candidate, rules: StagePolicy | None
     out = []
     for key in rules.signed_by if rules else ():
         gate = f"signed_by {_key_name(key)}"
-        from ocikit._trust._signing import verify_descriptor
+        from ocikit._trust._trust_check import verify_signed
 
         try:
-            verify_descriptor(storage, event_reference(storage, cand.desc.digest), cand.desc, key)
+            verify_signed(storage, event_reference(storage, cand.desc.digest), cand.desc, key)
         except SignatureError as e:
             out.append(GateResult(gate, "policy", False, None, str(e)))
         else:

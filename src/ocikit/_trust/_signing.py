@@ -106,12 +106,14 @@ class VerifyResult:
     signature_tag: str
     signatures: tuple[VerifiedSignature, ...]
     location: str  # the repository the signature was read from
+    format: str = "legacy"  # the ``.sig`` tag scheme (a Sigstore bundle is ``_bundle_oci``'s result)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "reference": str(self.reference),
             "digest": str(self.digest),
             "verified": True,
+            "format": self.format,
             "signatureTag": self.signature_tag,
             "location": self.location,
             "signatures": [s.to_dict() for s in self.signatures],
@@ -127,11 +129,13 @@ class SignResult:
     added: bool  # False when an equivalent signature by this key was already there
     location: str  # the repository the signature was written to
     local: bool  # True when written to the local store (push it to publish)
+    format: str = "legacy"
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "reference": str(self.reference),
             "digest": str(self.digest),
+            "format": self.format,
             "signatureTag": self.signature_tag,
             "signatureManifest": str(self.signature.digest),
             "added": self.added,

@@ -77,20 +77,26 @@ def keygen_cmd(output_prefix: str, cosign_format: bool, force: bool, password_st
 @click.option("--key", "key", required=True, type=click.Path(dir_okay=False),
               help="Private key (PEM from 'ocikit keygen', or cosign's encrypted key).")
 @annotation_option
+@click.option("--format", "sig_format", type=click.Choice(["bundle", "legacy"]), default="bundle",
+              show_default=True,
+              help="bundle: a Sigstore bundle as an OCI 1.1 referrer (cosign v3's default); "
+                   "legacy: cosign v2's sha256-<hex>.sig tag.")
 @password_stdin_option
 @json_option
 @read_options
-def sign_cmd(reference: str, key: str, annotations: dict[str, str], password_stdin: bool,
+def sign_cmd(reference: str, key: str, annotations: dict[str, str], sig_format: str, password_stdin: bool,
              registry_options: RegistryOptions, as_json: bool) -> None:
     """Sign a ModelKit's manifest digest, cosign-compatible.
 
     \b
-    The signature goes to the tag sha256-<hex>.sig in the same repository: in the registry the
-    reference names, or in the local store for a local reference or with --offline (push
-    carries it along).
+    By default a Sigstore bundle (DSSE, in-toto statement) is attached as an OCI 1.1 referrer,
+    as cosign v3 writes it; --format legacy writes the tag sha256-<hex>.sig instead. Both go to
+    the same repository: in the registry the reference names, or in the local store for a local
+    reference or with --offline (push carries it along).
       ocikit sign registry.example/acme/sentiment:1.0.0 --key cosign.key -a ci=release
     """
     from ocikit._ops._trust import sign
+    from ocikit._trust._bundle_oci import BundleSignResult
     from ocikit._trust._keys import is_encrypted
     from ocikit.errors import KeyFileError
 
@@ -99,17 +105,20 @@ def sign_cmd(reference: str, key: str, annotations: dict[str, str], password_std
     except KeyFileError:
         needed = False  # let the library report the key problem
     result = sign(reference, key, password=read_password(password_stdin, needed=needed),
-                  annotations=annotations or None, home=get_context().home, options=registry_options)
+                  annotations=annotations or None, format=sig_format, home=get_context().home,
+                  options=registry_options)
     if as_json:
         echo_json(result.to_dict())
         return
     shown = result.reference.display
     where = "the local store" if result.local else result.location
+    what = (f"Sigstore bundle referrer {result.referrer.digest}" if isinstance(result, BundleSignResult)
+            else result.signature_tag)
     if result.added:
         click.echo(f"Signed {shown}")
-        click.echo(f"signature: {result.signature_tag} in {where}")
+        click.echo(f"signature: {what} in {where}")
     else:
-        click.echo(f"{shown} already carries this signature ({result.signature_tag} in {where})")
+        click.echo(f"{shown} already carries this signature ({what} in {where})")
     if result.local and not result.reference.is_local:
         click.echo("push the ModelKit to publish the signature with it", err=True)
 
@@ -126,18 +135,22 @@ def verify_cmd(reference: str, key: str, annotations: dict[str, str], registry_o
     """Verify a ModelKit's cosign signature; print the verified digest.
 
     \b
-    Checks the signature over the signed payload, that the payload names this manifest digest and
-    this repository, and the required -a annotations. Exits 3 when no signature passes.
-    Use the printed digest from then on (REF@sha256:...), not the tag.
+    Looks for a Sigstore bundle referrer first (cosign v3), then the sha256-<hex>.sig tag
+    (cosign v2); --json says which was checked ("format": "bundle" or "legacy"). Checks the
+    signature, that the signed statement or payload names this manifest digest (and, for the
+    legacy payload, this repository), and the required -a annotations. Exits 3 when no signature
+    passes. Use the printed digest from then on (REF@sha256:...), not the tag.
     """
     from ocikit._ops._trust import verify
+    from ocikit._trust._bundle_oci import BundleVerifyResult
 
     result = verify(reference, key, annotations=annotations or None, home=get_context().home,
                     options=registry_options)
     if as_json:
         echo_json(result.to_dict())
         return
-    count = len(result.signatures)
+    count = len(result.bundles) if isinstance(result, BundleVerifyResult) else len(result.signatures)
+    kind = "Sigstore bundle" if isinstance(result, BundleVerifyResult) else "legacy signature"
     click.echo(f"Verified {result.reference.display}: {count} valid signature{'s' if count != 1 else ''} "
-               f"by {key}")
+               f"by {key} ({kind})")
     click.echo(str(result.digest))
