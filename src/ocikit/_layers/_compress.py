@@ -5,13 +5,26 @@ decompression-bomb guard (docs/reliability.md §H2).
 from __future__ import annotations
 
 import hashlib
+import os
+import struct
 import zlib
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Protocol
 
 from ocikit._io._digest import CHUNK, Digest
 from ocikit._layers._types import COMPRESSIONS, Limits
 from ocikit.errors import UnsafeArchiveError, UsageError
+
+# gzip layers are deflated in blocks of this many input bytes (fixed: the bytes must not depend on
+# the machine); 32 KiB is deflate's window, the dictionary each block inherits from the one before.
+GZIP_BLOCK = 1 << 20
+_WINDOW = 32 * 1024
+# The gzip header zlib writes with wbits 31 (RFC 1952 §2.3, https://www.rfc-editor.org/rfc/rfc1952):
+# no name, mtime 0, XFL 4 at level 1 ("fastest") else 0, OS 3 (Unix) — the bytes of a
+# single-stream ocikit gzip layer, kept.
+_GZIP_HEADER = {False: bytes.fromhex("1f8b0800000000000003"), True: bytes.fromhex("1f8b0800000000000403")}
 
 
 class Writable(Protocol):
@@ -29,29 +42,112 @@ class _Emitter:
         return len(data)
 
 
+class ParallelGzip:
+    """One gzip member from independently deflated fixed-size blocks, on a thread pool (pigz's way).
+
+    Block *i* is the input bytes ``[i*BLOCK, (i+1)*BLOCK)``, deflated raw with the previous block's
+    last 32 KiB as its dictionary and ended with ``Z_SYNC_FLUSH`` (byte-aligned, not final), so
+    the blocks join into one deflate stream (RFC 1951 §3.2.3: only the last block sets BFINAL;
+    https://www.rfc-editor.org/rfc/rfc1951). The last (possibly empty) block ends with
+    ``Z_FINISH``. The bytes depend on the level, the block size and the zlib build, never on the
+    worker count. zlib releases the GIL while it deflates, so the workers use every core. At most
+    ``2 × workers`` blocks are in flight; a worker's exception is raised on the next write/close.
+    """
+
+    def __init__(self, emit: Callable[[bytes], None], level: int, workers: int | None = None,
+                 block: int = GZIP_BLOCK, deflate: Callable[[bytes, bytes, int, bool], bytes] | None = None) -> None:
+        self._emit = emit
+        self._level = level
+        self._block = block
+        self._deflate = deflate or _deflate_block
+        self._workers = max(1, workers if workers is not None else _cpus())
+        self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="ocikit-gzip")
+        self._pending: deque[Future[bytes]] = deque()
+        self._buf = bytearray()
+        self._dict = b""
+        self._crc = 0
+        self._size = 0
+        emit(_GZIP_HEADER[level == 1])
+
+    def _submit(self, data: bytes, last: bool) -> None:
+        self._crc = zlib.crc32(data, self._crc)
+        self._size += len(data)
+        self._pending.append(self._pool.submit(self._deflate, data, self._dict, self._level, last))
+        self._dict = data[-_WINDOW:] if len(data) >= _WINDOW else (self._dict + data)[-_WINDOW:]
+        while len(self._pending) > 2 * self._workers:
+            self._emit(self._pending.popleft().result())
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self._buf += data
+        if len(self._buf) < self._block:
+            return
+        view = memoryview(self._buf)
+        start = 0
+        try:
+            while len(self._buf) - start >= self._block:
+                self._submit(bytes(view[start:start + self._block]), False)
+                start += self._block
+        finally:
+            view.release()
+            del self._buf[:start]
+
+    def close(self) -> None:
+        try:
+            self._submit(bytes(self._buf), True)
+            self._buf = bytearray()
+            while self._pending:
+                self._emit(self._pending.popleft().result())
+            self._emit(struct.pack("<II", self._crc & 0xFFFFFFFF, self._size & 0xFFFFFFFF))
+        finally:
+            self.abort()
+
+    def abort(self) -> None:
+        """Stop the workers (after an error: the queued blocks are dropped)."""
+        for f in self._pending:
+            f.cancel()
+        self._pending.clear()
+        self._pool.shutdown(wait=True)
+
+
+def _deflate_block(data: bytes, zdict: bytes, level: int, last: bool) -> bytes:
+    """One block as raw deflate, primed with ``zdict``; a sync flush unless it is the last."""
+    c = zlib.compressobj(level, zlib.DEFLATED, -15, 8, zlib.Z_DEFAULT_STRATEGY, zdict) if zdict else \
+        zlib.compressobj(level, zlib.DEFLATED, -15, 8, zlib.Z_DEFAULT_STRATEGY)
+    return c.compress(data) + c.flush(zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH)
+
+
+def _cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        return os.cpu_count() or 1
+
+
 class Sink:
     """Tar bytes in; diffId hash, optional compression, blob hash and counting, bytes out."""
 
-    def __init__(self, out: Writable, compression: str) -> None:
+    def __init__(self, out: Writable, compression: str, *, workers: int | None = None) -> None:
         self._out = out
         self._diff = hashlib.sha256()
         self._blob = self._diff if compression == "none" else hashlib.sha256()
         self.tar_size = 0
         self.size = 0
         self._zstd: Any = None
-        self._gzip: Any = None
+        self._gzip: ParallelGzip | None = None
         if compression in ("gzip", "gzip-fastest"):
-            # wbits 31 = gzip container: mtime 0, no file name, so the bytes do not depend on
-            # when or where we pack (the deflate stream does depend on the zlib version).
-            self._gzip = zlib.compressobj(6 if compression == "gzip" else 1, zlib.DEFLATED, 31)
+            # mtime 0, no file name, fixed blocks: the bytes do not depend on when or where we
+            # pack, nor on the number of cores (the deflate stream does depend on the zlib build).
+            self._gzip = ParallelGzip(self._emit, 6 if compression == "gzip" else 1, workers)
         elif compression == "zstd":
             import zstandard
 
-            # Multi-threaded zstd output is identical for any worker count >= 1. A stream writer,
+            # Multi-threaded zstd output is identical for any worker count >= 1 (jobs are cut by
+            # size, not by worker), but differs from threads=0 (single-threaded): never pass 0
+            # (tests/unit/test_compress_parallel.py pins the bytes). A stream writer,
             # not compressobj(): compressobj held finished output until flush (peak RSS grew with
             # the layer: 145 MiB at 256 MiB, 220 MiB at 1 GiB); the writer hands each block on
             # as it is done (80 MiB flat, and faster; docs/performance.md).
-            params = zstandard.ZstdCompressionParameters.from_level(3, threads=-1)
+            params = zstandard.ZstdCompressionParameters.from_level(3, threads=max(1, workers or _cpus()))
             self._zstd = zstandard.ZstdCompressor(compression_params=params).stream_writer(
                 _Emitter(self._emit), write_size=CHUNK, closefd=False)  # type: ignore[arg-type]
         elif compression != "none":
@@ -68,7 +164,7 @@ class Sink:
         self._diff.update(data)
         self.tar_size += len(data)
         if self._gzip is not None:
-            self._emit(self._gzip.compress(data))
+            self._gzip.write(data)
         elif self._zstd is not None:
             self._zstd.write(data)
         else:
@@ -76,11 +172,16 @@ class Sink:
 
     def close(self) -> None:
         if self._gzip is not None:
-            self._emit(self._gzip.flush())
+            self._gzip.close()
         elif self._zstd is not None:
             import zstandard
 
             self._zstd.flush(zstandard.FLUSH_FRAME)
+
+    def abort(self) -> None:
+        """Release the compression workers after a failed write (idempotent; no-op without them)."""
+        if self._gzip is not None:
+            self._gzip.abort()
 
     @property
     def diff_id(self) -> Digest:

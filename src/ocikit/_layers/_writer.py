@@ -283,5 +283,6 @@ def write_tar(
         sink.write(TAR_END)
         sink.close()
     finally:
+        sink.abort()
         copier.close()
     return WrittenLayer(sink.digest, sink.size, sink.diff_id, tuple(files))
