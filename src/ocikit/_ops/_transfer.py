@@ -66,8 +66,12 @@ def push(
     if isinstance(dst, MountingRepository):  # mount what another repository of this registry already holds
         for digest, repository in known_sources(home_dir(home), dst_ref.registry, blobs).items():
             dst.registry.remember_blob(digest, repository)
-    result = copy(src, src_ref.identifier, dst, list(dict.fromkeys(all_tags)),
-                  concurrency=options.concurrency, progress=progress)
+    from ocikit._ops._index import copy_index  # a ModelKit index goes with all its variants
+
+    result = copy_index(src, src_ref.identifier, dst, list(dict.fromkeys(all_tags)),
+                        concurrency=options.concurrency, progress=progress) or copy(
+        src, src_ref.identifier, dst, list(dict.fromkeys(all_tags)), concurrency=options.concurrency,
+        progress=progress)
     remember(home_dir(home), dst_ref.registry, dst_ref.repository, blobs)
     return result
 
@@ -88,6 +92,7 @@ def pull(
     options: RegistryOptions | None = None,
     progress: Progress = SILENT,
     verify_key: str | os.PathLike[str] | None = None,
+    select: Sequence[str] = (),
 ) -> TransferResult:
     """Pull the ModelKit ``reference`` from its registry into the local store.
 
@@ -102,7 +107,9 @@ def pull(
         raise UsageError(f"{ref.display} names no registry; pull needs one",
                          hint="use registry.example/acme/sentiment:1.0.0")
     src = _repos.open_registry_repository(ref, home=home, options=options)
-    identifier = ref.identifier
+    from ocikit._ops._index import chosen  # a ModelKit index: the variant --select names
+
+    identifier = chosen(src, ref, select).identifier
     if verify_key is not None:
         from ocikit._trust._trust_check import verify_signed
 

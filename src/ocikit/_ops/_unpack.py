@@ -141,6 +141,7 @@ def unpack(
     progress: Progress = SILENT,
     limits: Limits | None = None,
     include_remote: bool = False,
+    select: Iterable[str] = (),
 ) -> UnpackResult:
     """Unpack the ModelKit ``reference`` into ``target``; see the module docstring for the rules.
 
@@ -161,6 +162,9 @@ def unpack(
     home_path = Path(home) if home is not None else None
 
     storage = locate(ref, home=home_path, options=options)
+    from ocikit._ops._index import chosen  # a ModelKit index: the variant --select names
+
+    ref = chosen(storage, ref, list(select))
     desc, manifest, content = load_modelkit(storage, ref)
     kitfile = content.kitfile
     verified = False

@@ -272,11 +272,13 @@ def tag_cmd(source: str, target: str) -> None:
 @click.option("--verify-key", type=click.Path(dir_okay=False, exists=True), envvar=ENV_VERIFY_KEY,
               help="Refuse the ModelKit unless signed by this public key (checked before anything is "
                    f"written). Env: {ENV_VERIFY_KEY}.")
+@click.option("--select", "select", multiple=True, metavar="KEY=VALUE",
+              help="For a ModelKit index: the variant carrying these labels (repeat to AND them).")
 @json_option
 @read_options
 def unpack_cmd(reference: str, directory: str, filters: Sequence[str], overwrite: bool, ignore_existing: bool,
-               include_remote: bool, verify_key: str | None, registry_options: RegistryOptions,
-               as_json: bool) -> None:
+               include_remote: bool, verify_key: str | None, select: Sequence[str],
+               registry_options: RegistryOptions, as_json: bool) -> None:
     """Unpack a ModelKit's (or a CNCF ModelPack's) files into a directory.
 
     \b
@@ -299,7 +301,8 @@ def unpack_cmd(reference: str, directory: str, filters: Sequence[str], overwrite
     with progress_ui("unpacked", quiet=ctx.quiet or as_json) as progress:
         result = unpack(reference, directory, filters=list(filters), overwrite=overwrite,
                         ignore_existing=ignore_existing, home=ctx.home, options=registry_options,
-                        verify_key=verify_key, progress=progress, include_remote=include_remote)
+                        verify_key=verify_key, progress=progress, include_remote=include_remote,
+                        select=select)
     if as_json:
         echo_json(result.to_dict())
         return

@@ -107,9 +107,12 @@ def push_cmd(source: str, destination: str | None, tags: Sequence[str], registry
 @click.argument("reference", metavar="REFERENCE")
 @click.option("--verify-key", type=click.Path(dir_okay=False, exists=True), envvar=ENV_VERIFY_KEY,
               help="Refuse the ModelKit unless it is signed by this public key (checked before storing).")
+@click.option("--select", "select", multiple=True, metavar="KEY=VALUE",
+              help="For a ModelKit index: pull the variant carrying these labels (repeat to AND them).")
 @json_option
 @network_options
-def pull_cmd(reference: str, verify_key: str | None, registry_options: RegistryOptions, as_json: bool) -> None:
+def pull_cmd(reference: str, verify_key: str | None, select: Sequence[str], registry_options: RegistryOptions,
+             as_json: bool) -> None:
     """Pull the ModelKit REFERENCE from its registry into the local store.
 
     \b
@@ -121,7 +124,7 @@ def pull_cmd(reference: str, verify_key: str | None, registry_options: RegistryO
     ctx = get_context()
     with progress_ui("pulled", quiet=ctx.quiet or as_json) as progress:
         result = pull(reference, home=ctx.home, options=registry_options, progress=progress,
-                      verify_key=verify_key)
+                      verify_key=verify_key, select=select)
     if as_json:
         echo_json(result.to_dict())
     else:
