@@ -11,7 +11,7 @@ import struct
 import warnings
 from typing import Any, BinaryIO
 
-from ocikit._trust._headers import ModelHeader, dtype_counts
+from ocikit._trust._header_types import ModelHeader, dtype_counts
 
 __all__ = ["read_gguf"]
 

@@ -13,7 +13,7 @@ import math
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
-from ocikit._trust._headers import ModelHeader, dtype_counts
+from ocikit._trust._header_types import ModelHeader, dtype_counts
 
 __all__ = ["read_onnx"]
 

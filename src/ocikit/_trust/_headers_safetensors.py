@@ -12,7 +12,7 @@ import struct
 from typing import Any, BinaryIO
 
 from ocikit._io._json import refuse_duplicate_keys
-from ocikit._trust._headers import ModelHeader, dtype_counts
+from ocikit._trust._header_types import ModelHeader, dtype_counts
 
 __all__ = ["MAX_HEADER_BYTES", "read_safetensors"]
 
