@@ -133,3 +133,14 @@ def test_pack_then_inspect_summary_shows_the_model(tmp_path: Path, home: Path) -
     assert [format_count(n) for n in (7_241_732_096, 1_100_000, 350_000, 999)] == ["7.24B", "1.1M", "350K", "999"]
     plain = json.loads(cli("inspect", "acme/tiny:1").stdout)
     assert set(plain) == {"digest", "cliVersion", "format", "kitfile", "manifest"}  # unchanged by default
+
+
+def test_a_hugging_face_config_names_the_architecture_in_the_model_card(tmp_path: Path) -> None:
+    root = _project(tmp_path / "p")
+    (root / "model/config.json").write_text(json.dumps({"model_type": "llama", "architectures": ["LlamaForCausalLM"]}))
+    params = _by_ref(_sbom(root, _kitfile()))["model"]["modelCard"]["modelParameters"]
+    assert (params["architectureFamily"], params["modelArchitecture"]) == ("llama", "LlamaForCausalLM")
+    (root / "model/config.json").write_text('{"model_type": "llama", "model_type": "gpt2"}')
+    model = _by_ref(_sbom(root, _kitfile()))["model"]
+    assert "architectureFamily" not in model["modelCard"].get("modelParameters", {})  # duplicate keys: not read
+    assert props(model)["ocikit:model:parameterCount"] == "818"

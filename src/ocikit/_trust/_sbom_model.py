@@ -9,10 +9,13 @@ does not add up is listed in ``ocikit:model:headerProblem`` and its counts are l
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from ocikit._io._json import refuse_duplicate_keys
 from ocikit._layers._types import FileRecord
 from ocikit._trust._headers import ModelHeader, combine, header_format, read_header
 from ocikit._trust._sbom_doc import P
@@ -45,7 +48,42 @@ def layer_header(records: Sequence[FileRecord], local_of: Callable[[str], str | 
         headers[rec.path] = read_header(local, fmt, expected_size=rec.size)
         if headers[rec.path].problems:
             log.warning("%s: the %s header is not trusted: %s", rec.path, fmt, "; ".join(headers[rec.path].problems))
-    return combine(headers)
+    combined = combine(headers)
+    config = _hf_config(records, local_of)
+    if not config:
+        return combined
+    base = combined or ModelHeader("")
+    return dataclasses.replace(base, extra=tuple(sorted({**dict(base.extra), **config}.items())))
+
+
+#: The largest Hugging Face ``config.json`` read for ``model_type`` and ``architectures``.
+_MAX_CONFIG = 1024 * 1024
+
+
+def _hf_config(records: Sequence[FileRecord], local_of: Callable[[str], str | None]) -> dict[str, str]:
+    """``model_type`` and the first of ``architectures`` from a Hugging Face ``config.json`` at the
+    top of the layer (https://huggingface.co/docs/transformers/main_classes/configuration)."""
+    found = [r for r in records if r.path.rpartition("/")[2] == "config.json" and r.size <= _MAX_CONFIG]
+    if not found:
+        return {}
+    rec = min(found, key=lambda r: r.path.count("/"))
+    local = local_of(rec.path)
+    if local is None:
+        return {}
+    try:
+        with open(local, "rb") as f:
+            doc = json.loads(f.read(_MAX_CONFIG + 1), object_pairs_hook=refuse_duplicate_keys(ValueError))
+    except (OSError, ValueError, RecursionError) as e:
+        log.warning("%s: not read as a Hugging Face config: %s", rec.path, e)
+        return {}
+    out: dict[str, str] = {}
+    if isinstance(doc, dict):
+        if isinstance(doc.get("model_type"), str) and doc["model_type"]:
+            out["modelType"] = doc["model_type"]
+        archs = doc.get("architectures")
+        if isinstance(archs, list) and archs and isinstance(archs[0], str) and archs[0]:
+            out["modelArchitecture"] = archs[0]
+    return out
 
 
 def _dtypes_text(dtypes: Sequence[tuple[str, int]]) -> str:
@@ -69,11 +107,16 @@ def header_properties(header: ModelHeader | None) -> dict[str, str | None]:
 
 def add_to_model_card(card: dict[str, Any], header: ModelHeader | None) -> None:
     """``modelParameters.architectureFamily`` from the header's architecture (GGUF
-    ``general.architecture``) when the Kitfile did not name one."""
-    if header is None or not header.architecture or "," in header.architecture:
+    ``general.architecture``) or a Hugging Face ``config.json``'s ``model_type``, and
+    ``modelArchitecture`` from its ``architectures``, where the Kitfile did not name them."""
+    if header is None:
         return
-    params = card.setdefault("modelParameters", {})
-    params.setdefault("architectureFamily", header.architecture)
+    extra = dict(header.extra)
+    family = header.architecture if header.architecture and "," not in header.architecture else None
+    for key, value in (("architectureFamily", family or extra.get("modelType")),
+                       ("modelArchitecture", extra.get("modelArchitecture"))):
+        if value:
+            card.setdefault("modelParameters", {}).setdefault(key, value)
 
 
 def summary_from_component(component: Mapping[str, Any]) -> dict[str, Any]:
