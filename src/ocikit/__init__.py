@@ -59,6 +59,8 @@ if TYPE_CHECKING:
     )
     from ocikit._ops._diff import DiffResult as DiffResult
     from ocikit._ops._diff import diff as diff
+    from ocikit._ops._image import ImageView as ImageView
+    from ocikit._ops._image import image_view as image_view
     from ocikit._ops._lineage import Lineage as Lineage
     from ocikit._ops._lineage import lineage as lineage
     from ocikit._ops._pack import PackResult as PackResult
@@ -129,6 +131,8 @@ _EXPORTS: dict[str, str] = {
     "tag": "ocikit._ops._catalog",
     "DiffResult": "ocikit._ops._diff",
     "diff": "ocikit._ops._diff",
+    "ImageView": "ocikit._ops._image",
+    "image_view": "ocikit._ops._image",
     "Lineage": "ocikit._ops._lineage",
     "lineage": "ocikit._ops._lineage",
     "PackResult": "ocikit._ops._pack",

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from ocikit._layers._types import Limits
     from ocikit._ops._catalog import InspectResult, ModelKitInfo, RemoveEvent
     from ocikit._ops._diff import DiffResult
+    from ocikit._ops._image import ImageView
     from ocikit._ops._lineage import Lineage
     from ocikit._ops._pack import PackResult
     from ocikit._ops._pack_plan import PackPlan
@@ -136,6 +137,14 @@ class Client:
         """``ocikit.pull`` into this client's store."""
         return _transfer.pull(reference, home=self.home, options=self.options, progress=progress,
                               verify_key=verify_key)
+
+    def image_view(self, source: str, image: str, *, platform: str = "linux/amd64",
+                   progress: Progress = SILENT, limits: Limits | None = None) -> ImageView:
+        """``ocikit.image_view``: the OCI image view of a ModelKit, sharing its layer blobs."""
+        from ocikit._ops._image import image_view
+
+        return image_view(source, image, platform=platform, home=self.home, options=self.options,
+                          progress=progress, limits=limits)
 
     # -- the store --------------------------------------------------------------------------------
 
