@@ -61,6 +61,7 @@ from ocikit._ops._pack_parents import MAX_PARENT_DEPTH, parent_sboms
 from ocikit._ops._pack_plan import LayerPlan, PackPlan, context_dir, pack_references, plan_pack, prepare_pack
 from ocikit._ops._pack_raw import file_metadata, write_raw
 from ocikit._ops._types import Compression, Format, LayerFormat
+from ocikit._ops._unpack_file import attach_tocs
 from ocikit._version import __version__
 from ocikit.errors import NotFoundError, OcikitError, PackError, StoreError, UsageError
 
@@ -151,6 +152,7 @@ def pack(
         if sbom:
             sbom_digest = _attach_sbom(repo, loaded, layers, desc, first, ctx, sbom_env, config_desc,
                                        parent_sboms(prepared.parents))
+        attach_tocs(repo, desc, layers)  # one file out of a huge layer (_ops._unpack_file)
         if sign_key is not None:
             _sign(store, refs, desc, sign_key)
         _write_tags(store, refs, data, desc)
