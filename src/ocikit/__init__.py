@@ -73,9 +73,11 @@ if TYPE_CHECKING:
     from ocikit._ops._stages import stages as stages
     from ocikit._ops._transfer import pull as pull
     from ocikit._ops._transfer import push as push
+    from ocikit._ops._trust import attest as attest
     from ocikit._ops._trust import sbom as sbom
     from ocikit._ops._trust import sign as sign
     from ocikit._ops._trust import verify as verify
+    from ocikit._ops._trust import verify_attestation as verify_attestation
     from ocikit._ops._types import Compression as Compression
     from ocikit._ops._types import Format as Format
     from ocikit._ops._unpack import UnpackResult as UnpackResult
@@ -92,6 +94,7 @@ if TYPE_CHECKING:
     from ocikit._store._layout import LocalStore as LocalStore
     from ocikit._store._storage import MemoryStorage as MemoryStorage
     from ocikit._store._storage import Storage as Storage
+    from ocikit._trust._attest import AttestationResult as AttestationResult
     from ocikit._trust._bundle_oci import BundleSignResult as BundleSignResult
     from ocikit._trust._bundle_oci import BundleVerifyResult as BundleVerifyResult
     from ocikit._trust._signing import (
@@ -147,6 +150,8 @@ _EXPORTS: dict[str, str] = {
     "push": "ocikit._ops._transfer",
     "sbom": "ocikit._ops._trust",
     "sign": "ocikit._ops._trust",
+    "attest": "ocikit._ops._trust",
+    "verify_attestation": "ocikit._ops._trust",
     "verify": "ocikit._ops._trust",
     "Compression": "ocikit._ops._types",
     "Format": "ocikit._ops._types",
@@ -164,6 +169,7 @@ _EXPORTS: dict[str, str] = {
     "LocalStore": "ocikit._store._layout",
     "MemoryStorage": "ocikit._store._storage",
     "Storage": "ocikit._store._storage",
+    "AttestationResult": "ocikit._trust._attest",
     "BundleSignResult": "ocikit._trust._bundle_oci",
     "BundleVerifyResult": "ocikit._trust._bundle_oci",
     "SignResult": "ocikit._trust._signing",

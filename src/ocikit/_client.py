@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from ocikit._store._copy import TransferResult
     from ocikit._store._fsck import FsckReport
     from ocikit._store._gc import GcReport
+    from ocikit._trust._attest import AttestationResult
     from ocikit._trust._bundle_oci import BundleSignResult, BundleVerifyResult
     from ocikit._trust._signing import SignResult, VerifyResult
 
@@ -190,6 +191,17 @@ class Client:
         """``ocikit.sign``."""
         return _trust_ops.sign(reference, key, password=password, annotations=annotations, format=format,
                                home=self.home, options=self.options)
+
+    def attest(self, reference: str | Reference, key: _Path, predicate: _Path, *, type: str,
+               password: str | bytes | None = None) -> BundleSignResult:
+        """``ocikit.attest``."""
+        return _trust_ops.attest(reference, key, predicate, type=type, password=password, home=self.home,
+                                 options=self.options)
+
+    def verify_attestation(self, reference: str | Reference, key: _Path, *,
+                           type: str | None = None) -> AttestationResult:
+        """``ocikit.verify_attestation``."""
+        return _trust_ops.verify_attestation(reference, key, type=type, home=self.home, options=self.options)
 
     def verify(self, reference: str | Reference, key: _Path, *,
                annotations: Mapping[str, str] | None = None) -> VerifyResult | BundleVerifyResult:

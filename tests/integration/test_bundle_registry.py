@@ -157,3 +157,26 @@ def test_unpack_verify_key_refuses_and_writes_nothing(
     assert message in err and "Traceback" not in err
     assert not target.exists()
     assert _run(home, "verify", text, "--key", str(keys[1]), capsys=capsys)[0] == 3
+
+
+def test_attest_and_verify_attestation_through_the_cli(
+        registry: TestRegistry, home: Path, keys: tuple[Path, ...], tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    name = unique_repo("attest")
+    desc = push_tiny_kit(_repo(registry, home, name))
+    text = f"{registry.host}/{name}:1.0.0"
+    predicate = {"buildDefinition": {"buildType": "https://example.com/build/v1", "externalParameters": {}},
+                 "runDetails": {"builder": {"id": "https://example.com/ci"}}}
+    (tmp_path / "prov.json").write_text(json.dumps(predicate))
+    code, _, err = _run(home, "attest", text, "--predicate", str(tmp_path / "prov.json"), "--type",
+                        "slsaprovenance1", "--key", str(keys[0]), capsys=capsys)
+    assert code == 0, err
+    statement = reference.verify(registry.url, name, str(desc.digest), keys[1].read_bytes(),
+                                 predicate_type="https://slsa.dev/provenance/v1")
+    assert statement["predicate"] == predicate
+    code, out, err = _run(home, "verify-attestation", text, "--key", str(keys[1]), "--type", "slsaprovenance1",
+                          capsys=capsys)
+    assert code == 0, err
+    assert json.loads(out) == predicate
+    assert _run(home, "verify-attestation", text, "--key", str(keys[3]), capsys=capsys)[0] == 3
+    assert _run(home, "verify-attestation", text, "--key", str(keys[1]), "--type", "cyclonedx", capsys=capsys)[0] == 3

@@ -14,6 +14,8 @@ from ocikit._oci._reference import Reference
 from ocikit._ops._repos import locate
 from ocikit._store._referrers import signature_tag
 from ocikit._store._storage import Storage
+from ocikit._trust._attest import AttestationResult, attest_descriptor, load_predicate
+from ocikit._trust._attest import verify_attestation as _verify_attestation
 from ocikit._trust._bundle_oci import BundleSignResult, BundleVerifyResult, Clock, sign_bundle
 from ocikit._trust._keys import load_private_key, load_public_key
 from ocikit._trust._sbom_store import find_sbom
@@ -26,7 +28,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from ocikit._oci._model import Descriptor
 
-__all__ = ["sbom", "sign", "verify"]
+__all__ = ["attest", "sbom", "sign", "verify", "verify_attestation"]
 
 
 def _as_reference(reference: str | Reference) -> Reference:
@@ -93,6 +95,45 @@ def verify(
     storage = locate(ref, home=home, options=options)
     desc = storage.resolve(ref.identifier)
     return verify_signed(storage, ref, desc, key, annotations=annotations)
+
+
+def attest(
+    reference: str | Reference,
+    key: str | os.PathLike[str],
+    predicate: str | os.PathLike[str],
+    *,
+    type: str,  # cosign attest's option name
+    password: str | bytes | None = None,
+    clock: Clock | None = None,
+    home: str | os.PathLike[str] | None = None,
+    options: RegistryOptions | None = None,
+) -> BundleSignResult:
+    """Attach the JSON predicate file ``predicate`` (``type``: slsaprovenance1, cyclonedx or a URI)
+    about the manifest ``reference`` resolves to, as a signed in-toto attestation (a bundle referrer)."""
+    body = load_predicate(predicate)
+    ref = _as_reference(reference)
+    private = load_private_key(key, password)
+    storage = locate(ref, home=home, options=options)
+    desc = storage.resolve(ref.identifier)
+    referrer, added = attest_descriptor(storage, desc, private, body, type, clock=clock)
+    pinned = Reference(ref.registry, ref.repository, ref.tag, desc.digest)
+    return BundleSignResult(pinned, desc.digest, referrer, added, storage.name, _is_local(storage))
+
+
+def verify_attestation(
+    reference: str | Reference,
+    key: str | os.PathLike[str],
+    *,
+    type: str | None = None,  # cosign verify-attestation's option name
+    home: str | os.PathLike[str] | None = None,
+    options: RegistryOptions | None = None,
+) -> AttestationResult:
+    """Resolve ``reference`` once and verify an attestation of it by ``key`` (of ``type`` if given)."""
+    ref = _as_reference(reference)
+    load_public_key(key)
+    storage = locate(ref, home=home, options=options)
+    desc = storage.resolve(ref.identifier)
+    return _verify_attestation(storage, ref, desc, key, predicate_type=type)
 
 
 def sbom(reference: str, *, home: str | os.PathLike[str] | None = None,

@@ -154,3 +154,73 @@ def verify_cmd(reference: str, key: str, annotations: dict[str, str], registry_o
     click.echo(f"Verified {result.reference.display}: {count} valid signature{'s' if count != 1 else ''} "
                f"by {key} ({kind})")
     click.echo(str(result.digest))
+
+
+@click.command("attest")
+@reference_argument
+@click.option("--predicate", required=True, type=click.Path(dir_okay=False, exists=True),
+              help="JSON file holding the predicate (e.g. SLSA provenance, a CycloneDX SBOM).")
+@click.option("--type", "predicate_type", default="slsaprovenance1", show_default=True, metavar="TYPE",
+              help="slsaprovenance1, cyclonedx, spdxjson, custom, or a predicate type URI.")
+@click.option("--key", "key", required=True, type=click.Path(dir_okay=False),
+              help="Private key (PEM from 'ocikit keygen', or cosign's encrypted key).")
+@password_stdin_option
+@json_option
+@read_options
+def attest_cmd(reference: str, predicate: str, predicate_type: str, key: str, password_stdin: bool,
+               registry_options: RegistryOptions, as_json: bool) -> None:
+    """Attach a signed in-toto attestation to a ModelKit, like 'cosign attest'.
+
+    \b
+    The predicate is put in an in-toto statement about the manifest digest, signed in DSSE and
+    attached as a Sigstore bundle referrer (cosign v3's new bundle format).
+      ocikit attest registry.example/acme/sentiment:1.0.0 --predicate prov.json \\
+        --type slsaprovenance1 --key cosign.key
+    """
+    from ocikit._ops._trust import attest
+    from ocikit._trust._keys import is_encrypted
+    from ocikit.errors import KeyFileError
+
+    try:
+        needed = is_encrypted(key)
+    except KeyFileError:
+        needed = False
+    result = attest(reference, key, predicate, type=predicate_type,
+                    password=read_password(password_stdin, needed=needed), home=get_context().home,
+                    options=registry_options)
+    if as_json:
+        echo_json(result.to_dict())
+        return
+    where = "the local store" if result.local else result.location
+    state = "Attested" if result.added else "Already attested"
+    click.echo(f"{state} {result.reference.display}")
+    click.echo(f"attestation: Sigstore bundle referrer {result.referrer.digest} in {where}")
+
+
+@click.command("verify-attestation")
+@reference_argument
+@click.option("--key", "key", required=True, type=click.Path(dir_okay=False), envvar=ENV_VERIFY_KEY,
+              show_envvar=True, help="Public key (PEM, e.g. cosign.pub).")
+@click.option("--type", "predicate_type", default=None, metavar="TYPE",
+              help="Require this predicate type (slsaprovenance1, cyclonedx, ... or a URI).")
+@json_option
+@read_options
+def verify_attestation_cmd(reference: str, key: str, predicate_type: str | None,
+                           registry_options: RegistryOptions, as_json: bool) -> None:
+    """Verify a ModelKit's in-toto attestation; print its predicate.
+
+    \b
+    Checks the DSSE signature with the key, that the statement names this manifest digest, and
+    the predicate type when --type is given. Exits 3 when no attestation passes.
+    """
+    import json
+
+    from ocikit._ops._trust import verify_attestation
+
+    result = verify_attestation(reference, key, type=predicate_type, home=get_context().home,
+                                options=registry_options)
+    if as_json:
+        echo_json(result.to_dict())
+        return
+    click.echo(f"Verified {result.reference.display}: {result.predicate_type} attestation by {key}", err=True)
+    click.echo(json.dumps(result.predicate, indent=2, sort_keys=True))
