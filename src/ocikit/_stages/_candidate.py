@@ -107,6 +107,10 @@ def signature_gates(storage: Storage, cand: Candidate, rules: StagePolicy | None
             out.append(GateResult(gate, "policy", False, None, str(e)))
         else:
             out.append(GateResult(gate, "policy", True, None, f"signed by {_key_name(key)}"))
+    if rules is not None and rules.trust:
+        from ocikit._stages._trust_gates import trust_gates
+
+        out += trust_gates(storage, event_reference(storage, cand.desc.digest), cand.desc, rules)
     return out
 
 

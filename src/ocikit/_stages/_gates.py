@@ -264,6 +264,9 @@ class StagePolicy:
     require: tuple[Expression, ...] = ()
     from_stages: tuple[str, ...] = ()
     signed_by: tuple[Path, ...] = ()
+    #: trust requirements beyond a signature, each checked with the ``signed_by`` keys:
+    #: ``provenance`` (a SLSA provenance attestation) and ``oms`` (an OMS signature of the files)
+    trust: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -294,6 +297,8 @@ StageNameCheck = Callable[[str, str], None]
 
 _POLICY_KEYS = {"version", "allow_unlisted", "stages"}
 _STAGE_KEYS = {"require", "from", "signed_by"}
+#: Words that ``require`` accepts besides expressions (an expression always has an operator).
+TRUST_REQUIREMENTS = ("provenance", "oms")
 
 
 def _string_list(value: Any, where: str) -> list[str]:
@@ -369,7 +374,11 @@ def _stage_policy(source: Path, name: Any, rules: Any, stage_name_check: StageNa
         raise UsageError(f"{where}: unknown key {sorted(map(str, bad))[0]!r}",
                          hint="known keys: require, from, signed_by")
     require: list[Expression] = []
+    trust: list[str] = []
     for i, text_expr in enumerate(_string_list(rules.get("require", []), f"{where}.require")):
+        if text_expr.strip() in TRUST_REQUIREMENTS:
+            trust.append(text_expr.strip())
+            continue
         try:
             require.append(parse_expression(text_expr))
         except UsageError as e:
@@ -379,7 +388,10 @@ def _stage_policy(source: Path, name: Any, rules: Any, stage_name_check: StageNa
         if stage_name_check is not None:
             stage_name_check(other, f"{where}.from")
     keys = tuple(source.parent / k for k in _string_list(rules.get("signed_by", []), f"{where}.signed_by"))
-    return StagePolicy(name, tuple(require), tuple(from_stages), keys)
+    if trust and not keys:
+        raise UsageError(f"{where}: require: {trust[0]} needs signed_by keys to check it with",
+                         hint="add signed_by: [release.pub]")
+    return StagePolicy(name, tuple(require), tuple(from_stages), keys, tuple(dict.fromkeys(trust)))
 
 
 def parse_all(texts: Iterable[str]) -> tuple[Expression, ...]:
