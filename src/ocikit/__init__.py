@@ -61,6 +61,13 @@ if TYPE_CHECKING:
     from ocikit._ops._diff import diff as diff
     from ocikit._ops._image import ImageView as ImageView
     from ocikit._ops._image import image_view as image_view
+    from ocikit._ops._index import IndexResult as IndexResult
+    from ocikit._ops._index import VariantSpec as VariantSpec
+    from ocikit._ops._index import index_add as index_add
+    from ocikit._ops._index import index_create as index_create
+    from ocikit._ops._index import index_inspect as index_inspect
+    from ocikit._ops._index import index_pull as index_pull
+    from ocikit._ops._index import index_remove as index_remove
     from ocikit._ops._lineage import Lineage as Lineage
     from ocikit._ops._lineage import lineage as lineage
     from ocikit._ops._pack import PackResult as PackResult
@@ -136,6 +143,13 @@ _EXPORTS: dict[str, str] = {
     "diff": "ocikit._ops._diff",
     "ImageView": "ocikit._ops._image",
     "image_view": "ocikit._ops._image",
+    "IndexResult": "ocikit._ops._index",
+    "VariantSpec": "ocikit._ops._index",
+    "index_add": "ocikit._ops._index",
+    "index_create": "ocikit._ops._index",
+    "index_inspect": "ocikit._ops._index",
+    "index_pull": "ocikit._ops._index",
+    "index_remove": "ocikit._ops._index",
     "Lineage": "ocikit._ops._lineage",
     "lineage": "ocikit._ops._lineage",
     "PackResult": "ocikit._ops._pack",

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from ocikit._layers._types import Limits
     from ocikit._ops._catalog import InspectResult, ModelKitInfo, RemoveEvent
     from ocikit._ops._diff import DiffResult
+    from ocikit._ops._index import IndexResult, VariantSpec
     from ocikit._ops._image import ImageView
     from ocikit._ops._lineage import Lineage
     from ocikit._ops._pack import PackResult
@@ -118,12 +119,13 @@ class Client:
         progress: Progress = SILENT,
         limits: Limits | None = None,
         include_remote: bool = False,
+        select: Iterable[str] = (),
     ) -> UnpackResult:
         """``ocikit.unpack`` with this client's store and registry options."""
         return _unpack.unpack(reference, target, filters=filters, overwrite=overwrite,
                               ignore_existing=ignore_existing, home=self.home, options=self.options,
                               verify_key=verify_key, progress=progress, limits=limits,
-                              include_remote=include_remote)
+                              include_remote=include_remote, select=select)
 
     # -- moving between the store and registries -------------------------------------------------
 
@@ -134,10 +136,43 @@ class Client:
                               progress=progress)
 
     def pull(self, reference: str, *, progress: Progress = SILENT,
-             verify_key: _Path | None = None) -> TransferResult:
+             verify_key: _Path | None = None, select: Sequence[str] = ()) -> TransferResult:
         """``ocikit.pull`` into this client's store."""
         return _transfer.pull(reference, home=self.home, options=self.options, progress=progress,
-                              verify_key=verify_key)
+                              verify_key=verify_key, select=select)
+
+    # -- ModelKit indexes (docs/model-index.md) --------------------------------------------------
+
+    def index_create(self, reference: str, variants: Sequence[VariantSpec] = (), *,
+                     annotations: Mapping[str, str] | None = None) -> IndexResult:
+        """``ocikit.index_create`` in this client's store."""
+        from ocikit._ops import _index
+
+        return _index.index_create(reference, variants, annotations=annotations, home=self.home)
+
+    def index_add(self, reference: str, variants: Sequence[VariantSpec]) -> IndexResult:
+        """``ocikit.index_add`` in this client's store."""
+        from ocikit._ops import _index
+
+        return _index.index_add(reference, variants, home=self.home)
+
+    def index_remove(self, reference: str, digests: Sequence[str]) -> IndexResult:
+        """``ocikit.index_remove`` in this client's store."""
+        from ocikit._ops import _index
+
+        return _index.index_remove(reference, digests, home=self.home)
+
+    def index_inspect(self, reference: str) -> IndexResult:
+        """``ocikit.index_inspect`` (this client's store, or the registry by docker's rule)."""
+        from ocikit._ops import _index
+
+        return _index.index_inspect(reference, home=self.home, options=self.options)
+
+    def index_pull(self, reference: str, *, progress: Progress = SILENT) -> TransferResult:
+        """``ocikit.index_pull``: the index with all its variants into this client's store."""
+        from ocikit._ops import _index
+
+        return _index.index_pull(reference, home=self.home, options=self.options, progress=progress)
 
     def image_view(self, source: str, image: str, *, platform: str = "linux/amd64",
                    progress: Progress = SILENT, limits: Limits | None = None) -> ImageView:
