@@ -36,7 +36,7 @@ _ARCHES = ("amd64", "arm64", "arm", "386", "ppc64le", "s390x", "riscv64", "loong
 
 @dataclass(frozen=True)
 class Platform:
-    """``os/architecture[/variant]`` as Go's GOOS/GOARCH name them (image-spec config.md)."""
+    """``os/architecture[/variant]`` as Go's GOOS/GOARCH name them (the image-spec config, above)."""
 
     os: str
     architecture: str
