@@ -133,6 +133,13 @@ def test_pack_then_inspect_summary_shows_the_model(tmp_path: Path, home: Path) -
     assert [format_count(n) for n in (7_241_732_096, 1_100_000, 350_000, 999)] == ["7.24B", "1.1M", "350K", "999"]
     plain = json.loads(cli("inspect", "acme/tiny:1").stdout)
     assert set(plain) == {"digest", "cliVersion", "format", "kitfile", "manifest"}  # unchanged by default
+    out = tmp_path / "out"
+    cli("unpack", "acme/tiny:1", "-d", str(out))
+    cli("verify-files", str(out))  # the round trip: every file as its SBOM lists it
+    unpacked = json.loads((out / "SBOM.json").read_text())
+    assert props(_by_ref(unpacked)["model"])["ocikit:model:dtypes"] == "F16:2,F32:1"
+    assert (out / "model/model-00002-of-00002.safetensors").read_bytes() == (
+        root / "model/model-00002-of-00002.safetensors").read_bytes()
 
 
 def test_a_hugging_face_config_names_the_architecture_in_the_model_card(tmp_path: Path) -> None:
