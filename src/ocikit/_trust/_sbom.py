@@ -14,7 +14,8 @@ What the SBOM holds (details in ``docs/sbom.md``):
 This module is the SBOM's storage-level API, the names the other layers use; the work is done in
 
 * ``_sbom_build`` (the document) from ``_sbom_components`` (its components), ``_sbom_kitfile``
-  (Kitfile values, the model card), ``_sbom_files`` (the file lists) and ``_provenance`` (git, pickle);
+  (Kitfile values, the model card), ``_sbom_files`` (the file lists), ``_provenance`` (git, pickle)
+  and ``_sbom_model`` (what the weights' headers say, read by ``_headers``);
 * ``_sbom_validate`` (the strict 1.6 schema), ``_sbom_doc`` (the names, reading a document back);
 * ``_sbom_parents`` (a derived ModelKit's parents' files), ``_sbom_store`` (the referrer),
   ``_verify_files`` (an unpacked directory against its SBOM).
