@@ -33,8 +33,8 @@ if TYPE_CHECKING:
     from ocikit._layers._types import Limits
     from ocikit._ops._catalog import InspectResult, ModelKitInfo, RemoveEvent
     from ocikit._ops._diff import DiffResult
-    from ocikit._ops._index import IndexResult, VariantSpec
     from ocikit._ops._image import ImageView
+    from ocikit._ops._index import IndexResult, VariantSpec
     from ocikit._ops._lineage import Lineage
     from ocikit._ops._pack import PackResult
     from ocikit._ops._pack_plan import PackPlan
@@ -87,11 +87,12 @@ class Client:
         progress: Progress = SILENT,
         format: Format = "kitops",
         layer_format: LayerFormat = "tar",
+        provenance: bool = False,
     ) -> PackResult:
         """``ocikit.pack`` into this client's store."""
         return _pack.pack(context, tag=tag, kitfile=kitfile, compression=compression, home=self.home, sbom=sbom,
                           sbom_env=sbom_env, sign_key=sign_key, progress=progress, options=self.options,
-                          format=format, layer_format=layer_format)
+                          format=format, layer_format=layer_format, provenance=provenance)
 
     def plan_pack(
         self,
@@ -262,11 +263,13 @@ class Client:
         password: str | bytes | None = None,
         new_stage: bool = False,
         allow_broken_history: bool = False,
+        with_image: bool = False,
     ) -> StageEvent:
         """``ocikit.promote``."""
         return _stage_ops.promote(reference, stage, reason=reason, actor=actor, require=require, policy=policy,
                                   key=key, password=password, home=self.home, options=self.options,
-                                  new_stage=new_stage, allow_broken_history=allow_broken_history)
+                                  new_stage=new_stage, allow_broken_history=allow_broken_history,
+                                  with_image=with_image)
 
     def rollback(
         self,

@@ -97,12 +97,15 @@ def init_cmd(directory: str, name: str | None, description: str | None, author: 
 @click.option("--sbom-env", is_flag=True, help="Record the Python environment (installed packages) in the SBOM.")
 @click.option("--sign-key", type=click.Path(dir_okay=False, exists=True),
               help="Sign the ModelKit with this private key (password from $OCIKIT_PASSWORD).")
+@click.option("--provenance", is_flag=True,
+              help="Also attach SLSA provenance (git commit, Kitfile digest, ocikit version, builder "
+                   "from $OCIKIT_BUILDER_ID), signed with --sign-key.")
 @click.option("--dry-run", is_flag=True, help="Show which file goes into which layer; write nothing.")
 @json_option
 @read_options
 def pack_cmd(context: str, tags: Sequence[str], kitfile: str | None, compression: Compression, fmt: Format,
-             layer_format: LayerFormat, no_sbom: bool, sbom_env: bool, sign_key: str | None, dry_run: bool,
-             registry_options: RegistryOptions, as_json: bool) -> None:
+             layer_format: LayerFormat, no_sbom: bool, sbom_env: bool, sign_key: str | None, provenance: bool,
+             dry_run: bool, registry_options: RegistryOptions, as_json: bool) -> None:
     """Pack the project in CONTEXT into a ModelKit in the local store.
 
     \b
@@ -131,7 +134,7 @@ def pack_cmd(context: str, tags: Sequence[str], kitfile: str | None, compression
         return
     with progress_ui("packed", quiet=ctx.quiet or as_json) as progress:
         result = pack(context, tag=list(tags), kitfile=kitfile, compression=compression, home=ctx.home,
-                      sbom=not no_sbom, sbom_env=sbom_env, sign_key=sign_key,
+                      sbom=not no_sbom, sbom_env=sbom_env, sign_key=sign_key, provenance=provenance,
                       progress=progress, format=fmt, options=registry_options, layer_format=layer_format)
     if as_json:
         echo_json(result.to_dict())
