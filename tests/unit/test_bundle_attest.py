@@ -62,3 +62,38 @@ def test_predicate_files_are_bounded_strict_json_objects(tmp_path: Path) -> None
     path = tmp_path / "ok.json"
     path.write_text(json.dumps(PROVENANCE))
     assert load_predicate(path) == PROVENANCE
+
+
+def test_pack_provenance_records_git_commit_kitfile_version_and_builder(
+        tmp_path: Path, pub: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import subprocess
+
+    from fakes.modelkit import write_project
+    from ocikit._ops._pack import pack
+    from ocikit._store._layout import LocalStore
+    from ocikit._trust._keys import private_key_pem
+    from ocikit._version import __version__
+
+    project = write_project(tmp_path / "project", {"model.bin": b"weights"},
+                            "manifestVersion: 1.0.0\npackage:\n  name: sentiment\nmodel:\n  path: model.bin\n")
+    git = ["git", "-C", str(project), "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "x"], check=True)
+    commit = subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
+    key = tmp_path / "k.key"
+    key.write_bytes(private_key_pem(KEY, None))
+    monkeypatch.setenv("OCIKIT_BUILDER_ID", "https://ci.example.com/job/7")
+    monkeypatch.delenv("OCIKIT_PASSWORD", raising=False)
+    home = tmp_path / "home"
+    result = pack(project, tag="acme/sentiment:1.0.0", home=home, sign_key=key, provenance=True)
+    storage = LocalStore.at_home(home).repository("localhost/acme/sentiment")
+    ref = Reference.parse("acme/sentiment:1.0.0")
+    found = verify_attestation(storage, ref, result.descriptor, pub, predicate_type="slsaprovenance1").predicate
+    deps = found["buildDefinition"]["resolvedDependencies"]
+    assert deps[0]["digest"] == {"gitCommit": commit}
+    assert deps[1]["name"] == "Kitfile" and deps[1]["digest"] == {"sha256": result.manifest.config.digest.hex}
+    assert found["buildDefinition"]["internalParameters"] == {"ocikitVersion": __version__}
+    assert found["runDetails"]["builder"]["id"] == "https://ci.example.com/job/7"
+    with pytest.raises(UsageError, match="--provenance needs"):
+        pack(project, tag="acme/sentiment:1.0.1", home=home, provenance=True)

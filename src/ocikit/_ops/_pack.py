@@ -122,6 +122,7 @@ def pack(
     options: RegistryOptions | None = None,
     format: Format = "kitops",
     layer_format: LayerFormat = "tar",
+    provenance: bool = False,
 ) -> PackResult:
     """Pack ``context`` into the local store as a ModelKit; see the module docstring for the rules.
 
@@ -129,6 +130,7 @@ def pack(
     ``none`` (default), ``gzip``, ``gzip-fastest`` or ``zstd`` (kit older than 1.15 cannot read
     zstd). ``format`` is ``kitops`` (a KitOps ModelKit, default) or ``modelpack`` (a CNCF ModelPack).
     ``plan_pack`` with the same arguments tells what would be written, writing nothing.
+    ``provenance`` also attaches a SLSA provenance attestation signed with ``sign_key``.
     """
     from ocikit._store._layout import LocalStore
 
@@ -136,6 +138,8 @@ def pack(
     refs = pack_references(tag)
     if sign_key is not None and not refs:
         raise UsageError("signing needs a tag to sign for", hint="pass -t/--tag with --sign-key")
+    if provenance and sign_key is None:
+        raise UsageError("--provenance needs a key to sign the attestation with", hint="pass --sign-key")
     prepared = prepare_pack(ctx, refs, kitfile=kitfile, compression=compression, home=home, options=options,
                             format=format, layer_format=layer_format)
     plan, loaded = prepared.plan, prepared.kitfile
@@ -155,6 +159,8 @@ def pack(
         attach_tocs(repo, desc, layers)  # one file out of a huge layer (_ops._unpack_file)
         if sign_key is not None:
             _sign(store, refs, desc, sign_key)
+            if provenance:
+                _attest_provenance(store, refs, desc, sign_key, ctx, config_desc)
         _write_tags(store, refs, data, desc)
         return PackResult(desc.digest, tuple(refs), manifest, desc, loaded, tuple(layers), sbom_digest, plan,
                           reused=tuple(reused))
@@ -242,6 +248,19 @@ def _sign(store: LocalStore, refs: Sequence[Reference], desc: Descriptor, sign_k
             signed.add(ref.name)
             # the key's password, if any, comes from $OCIKIT_PASSWORD (_keys.resolve_password)
             sign_descriptor(store.repository(ref.name), ref, desc, sign_key)
+
+
+def _attest_provenance(store: LocalStore, refs: Sequence[Reference], desc: Descriptor,
+                       sign_key: str | os.PathLike[str], ctx: Path, config: Descriptor) -> None:
+    """SLSA provenance of this pack, signed with ``sign_key``, as a bundle referrer (docs/signing.md)."""
+    from ocikit._trust._attest import attest_descriptor, pack_provenance
+    from ocikit._trust._keys import load_private_key
+    from ocikit._version import __version__
+
+    key = load_private_key(sign_key)
+    predicate = pack_provenance(ctx, config, [ref.display for ref in refs], ocikit_version=__version__)
+    for name in dict.fromkeys(ref.name for ref in refs):
+        attest_descriptor(store.repository(name), desc, key, predicate, "slsaprovenance1")
 
 
 def _write_tags(store: LocalStore, refs: Sequence[Reference], data: bytes, desc: Descriptor) -> None:

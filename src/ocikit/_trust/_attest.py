@@ -28,7 +28,16 @@ from ocikit.errors import SignatureError, UsageError
 if TYPE_CHECKING:  # pragma: no cover
     from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePrivateKey
 
-__all__ = ["MAX_PREDICATE", "AttestationResult", "attest_descriptor", "load_predicate", "verify_attestation"]
+__all__ = [
+    "ENV_BUILDER_ID",
+    "MAX_PREDICATE",
+    "PACK_BUILD_TYPE",
+    "AttestationResult",
+    "attest_descriptor",
+    "load_predicate",
+    "pack_provenance",
+    "verify_attestation",
+]
 
 #: A predicate file (provenance, an SBOM) larger than this is refused before it is parsed.
 MAX_PREDICATE = 16 * 1024 * 1024
@@ -106,3 +115,38 @@ def verify_attestation(storage: Storage, ref: Reference, desc: Descriptor, publi
         raise SignatureError(f"{shown}: {reason}", hint=f"checked {examined} Sigstore bundle(s)")
     pinned = Reference(ref.registry, ref.repository, ref.tag, desc.digest)
     return AttestationResult(pinned, desc.digest, tuple(verified), storage.name)
+
+
+#: The ``buildType`` of ``pack --provenance`` (SLSA v1 ``buildDefinition.buildType`` is a TypeURI).
+PACK_BUILD_TYPE = "urn:ocikit:pack:v1"
+#: Who ran the build; CI sets it to its own builder id (e.g. the workflow's URL).
+ENV_BUILDER_ID = "OCIKIT_BUILDER_ID"
+
+
+def pack_provenance(context_dir: Path, config: Descriptor, tags: list[str], *, builder_id: str | None = None,
+                    ocikit_version: str) -> dict[str, Any]:
+    """SLSA provenance v1 (https://slsa.dev/spec/v1.0/provenance) of a pack: the git commit of the
+    context (when it is a git checkout), the Kitfile config's digest, ocikit's version, the builder."""
+    from ocikit._trust._provenance import git_provenance
+
+    dependencies: list[dict[str, Any]] = [
+        {"name": "Kitfile", "digest": {config.digest.algorithm: config.digest.hex}, "mediaType": config.media_type},
+    ]
+    git = git_provenance(context_dir)
+    if "commit" in git:
+        entry: dict[str, Any] = {"uri": "git+file:.", "digest": {"gitCommit": git["commit"]}}
+        if "dirty" in git:
+            entry["annotations"] = {"dirty": git["dirty"] == "true"}
+        dependencies.insert(0, entry)
+    return {
+        "buildDefinition": {
+            "buildType": PACK_BUILD_TYPE,
+            "externalParameters": {"tags": list(tags)},
+            "internalParameters": {"ocikitVersion": ocikit_version},
+            "resolvedDependencies": dependencies,
+        },
+        "runDetails": {
+            "builder": {"id": builder_id or os.environ.get(ENV_BUILDER_ID) or "urn:ocikit:local",
+                        "version": {"ocikit": ocikit_version}},
+        },
+    }
