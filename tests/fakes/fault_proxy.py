@@ -68,6 +68,7 @@ class FaultProxy:
         self.upstream = upstream
         self.rules: list[Rule] = []
         self.log: list[tuple[str, str, int]] = []  # (method, path, status sent)
+        self.body_bytes = 0  # response body bytes sent to the client, all requests
         self.tokens_issued = 0
         self._lock = threading.Lock()
         self._after_put: set[str] = set()  # paths whose next HEAD/GET answers 404
@@ -135,6 +136,7 @@ class FaultProxy:
                     self.wfile.write(body)
                 with proxy._lock:
                     proxy.log.append((self.command, self.path, status))
+                    proxy.body_bytes += 0 if head else len(body)
 
             def _forward(self, body: bytes) -> tuple[int, dict[str, str], bytes]:
                 conn = http.client.HTTPConnection(proxy.upstream, timeout=60)

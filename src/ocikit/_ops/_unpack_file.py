@@ -12,28 +12,34 @@ verified against its digest, and the file taken from it, with a log line saying 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import logging
 import os
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from ocikit._config import RegistryOptions
 from ocikit._io._digest import CHUNK, Digest
+from ocikit._kitfile._filters import parse_filters
 from ocikit._layers._compress import open_decompressed
 from ocikit._layers._extract import check_member_name
 from ocikit._layers._reader import TarReader
 from ocikit._layers._toc import ARTIFACT_TYPE, MAX_TOC_BYTES, Toc, TocEntry, build_toc, parse_toc
 from ocikit._layers._types import Limits, PackedLayer, parse_layer_media_type
 from ocikit._oci._model import EMPTY_CONFIG, EMPTY_JSON, MANIFEST, Descriptor, Manifest
+from ocikit._oci._reference import Reference
 from ocikit._store._referrers import list_referrers, push_referrer
 from ocikit._store._storage import Storage, open_verified, read_blob
-from ocikit.errors import DigestMismatchError, NotFoundError, UnsafeArchiveError, UsageError
+from ocikit._trust._keys import ENV_VERIFY_KEY
+from ocikit.errors import DigestMismatchError, NotFoundError, TargetExistsError, UnsafeArchiveError, UsageError
 
-__all__ = ["ANNOTATION_TOC_LAYER", "TOC_MIN_LAYER", "FetchedFile", "attach_tocs", "fetch_files", "load_tocs"]
+__all__ = ["ANNOTATION_TOC_LAYER", "TOC_MIN_LAYER", "FetchedFile", "attach_tocs", "fetch_files", "load_tocs",
+           "unpack_files"]
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +55,9 @@ class FetchedFile:
     size: int
     layer: Digest
     ranged: bool
+
+    def to_dict(self) -> dict[str, object]:
+        return {"path": self.path, "size": self.size, "layer": str(self.layer), "ranged": self.ranged}
 
 
 def _codec(layer: Descriptor) -> str | None:
@@ -145,7 +154,9 @@ def _write_verified(target: Path, path: str, chunks: Iterator[bytes], size: int,
 
 
 def _ranged(storage: Storage, layer: Descriptor, entry: TocEntry, target: Path) -> None:
-    with storage.open_blob(layer, entry.offset) as reader:
+    bounded = getattr(storage, "open_blob_range", None)  # a registry: ask for just these bytes
+    opened = bounded(layer, entry.offset, entry.size) if bounded is not None else storage.open_blob(layer, entry.offset)
+    with opened as reader:
         _write_verified(target, entry.path, _chunks(reader, entry.size, entry.path), entry.size, entry.sha256)
 
 
@@ -214,3 +225,48 @@ def fetch_files(storage: Storage, desc: Descriptor, manifest: Manifest, paths: S
         else:
             raise NotFoundError(f"{path}: no layer of {desc.digest.short} holds this file")
     return tuple(done)
+
+
+def unpack_files(
+    reference: str | Reference,
+    target: str | os.PathLike[str],
+    files: Iterable[str],
+    *,
+    filters: str | Iterable[str] | None = (),
+    overwrite: bool = False,
+    home: str | os.PathLike[str] | None = None,
+    options: RegistryOptions | None = None,
+    verify_key: str | os.PathLike[str] | None = None,
+    select: Iterable[str] = (),
+    limits: Limits | None = None,
+) -> tuple[FetchedFile, ...]:
+    """``unpack --file``: only ``files`` (paths inside the ModelKit, as ``unpack`` would write them)
+    of the layers ``filters`` selects, into ``target``; see :func:`fetch_files`. An existing file is
+    refused (:class:`TargetExistsError`) unless ``overwrite``.
+    """
+    from ocikit._ops._index import chosen
+    from ocikit._ops._repos import locate
+    from ocikit._ops._unpack_layers import Collected, check_filters_match, collect, load_modelkit
+
+    ref = reference if isinstance(reference, Reference) else Reference.parse(reference)
+    wanted = [check_member_name(p, "--file") for p in files]
+    target_path = Path(target).absolute()
+    existing = [p for p in wanted if (target_path / p).exists()]
+    if existing and not overwrite:
+        raise TargetExistsError(f"{target_path / existing[0]} exists", hint="pass --overwrite to replace it")
+    home_path = Path(home) if home is not None else None
+    storage = locate(ref, home=home_path, options=options)
+    ref = chosen(storage, ref, list(select))
+    desc, manifest, content = load_modelkit(storage, ref)
+    verify_key = verify_key or os.environ.get(ENV_VERIFY_KEY) or None
+    if verify_key:
+        from ocikit._trust._trust_check import verify_signed
+
+        verify_signed(storage, ref, desc, verify_key)
+    filter_set = parse_filters(filters)
+    collected = Collected()
+    collect(ref, storage, manifest, content, filter_set, home_path, options, collected, [ref.display])
+    check_filters_match(ref, storage, manifest, content, filter_set, collected)
+    chosen_layers = {job.desc.digest for job in collected.jobs}
+    narrowed = dataclasses.replace(manifest, layers=tuple(d for d in manifest.layers if d.digest in chosen_layers))
+    return fetch_files(storage, desc, narrowed, wanted, target_path, limits=limits)

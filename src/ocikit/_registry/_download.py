@@ -26,13 +26,16 @@ log = logging.getLogger(__name__)
 
 
 def get_blob(registry: RegistryHost, url: str, scopes: Sequence[str], desc: Descriptor, offset: int,
-             what: str) -> Response:
-    """``GET`` the blob at ``url`` from byte ``offset``; the answer's body starts there."""
+             what: str, *, end: int | None = None) -> Response:
+    """``GET`` the blob at ``url`` from byte ``offset`` (to ``end``, exclusive, when given: a bounded
+    ``Range``); the answer's body starts there. A server that ignores ``Range`` sends it all."""
     headers = {"Accept-Encoding": "identity"}
-    if offset:
+    if end is not None:
+        headers["Range"] = f"bytes={offset}-{end - 1}"
+    elif offset:
         headers["Range"] = f"bytes={offset}-"
     resp = registry.send("GET", url, scopes=scopes, headers=headers, follow_redirects=True)
-    if resp.status == 206 and offset:
+    if resp.status == 206 and "Range" in headers:
         content_range = resp.headers.get("Content-Range", "")
         if not content_range.startswith(f"bytes {offset}-"):
             resp.close()

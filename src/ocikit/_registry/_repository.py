@@ -339,6 +339,14 @@ class RegistryRepository:
     def open_blob(self, desc: Descriptor, offset: int = 0) -> BinaryIO:
         return cast(BinaryIO, BlobReader(self.registry, lambda at: self._get_blob(desc, at), desc, offset))
 
+    def open_blob_range(self, desc: Descriptor, offset: int, length: int) -> BinaryIO:
+        """Bytes ``offset`` to ``offset + length`` of the blob only, by a bounded ``Range`` (resumed too)."""
+        end = offset + length
+        url = self._url("blobs", str(desc.digest))
+        return cast(BinaryIO, BlobReader(
+            self.registry, lambda at: get_blob(self.registry, url, self._pull, desc, at, self.name, end=end),
+            Descriptor(desc.media_type, desc.digest, end), offset))
+
     def push_blob(self, desc: Descriptor, stream: BinaryIO) -> None:
         self._uploader.push(desc, stream, mount_source(self.registry.host, desc.digest, self.repository))
         self._remember(desc)

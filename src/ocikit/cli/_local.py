@@ -277,10 +277,15 @@ def tag_cmd(source: str, target: str) -> None:
                    f"written). Env: {ENV_VERIFY_KEY}.")
 @click.option("--select", "select", multiple=True, metavar="KEY=VALUE",
               help="For a ModelKit index: the variant carrying these labels (repeat to AND them).")
+@click.option("--file", "files", multiple=True, metavar="PATH",
+              help="Only this file (its path as unpacked; repeat for more, with --filter to narrow the "
+                   "layers): a large uncompressed layer's table of contents gives its bytes, fetched "
+                   "alone with an HTTP Range and checked against the sha256 recorded at pack; "
+                   "otherwise it is taken from the whole layer.")
 @json_option
 @read_options
 def unpack_cmd(reference: str, directory: str, filters: Sequence[str], overwrite: bool, ignore_existing: bool,
-               include_remote: bool, verify_key: str | None, select: Sequence[str],
+               include_remote: bool, verify_key: str | None, select: Sequence[str], files: Sequence[str],
                registry_options: RegistryOptions, as_json: bool) -> None:
     """Unpack a ModelKit's (or a CNCF ModelPack's) files into a directory.
 
@@ -301,6 +306,10 @@ def unpack_cmd(reference: str, directory: str, filters: Sequence[str], overwrite
     from ocikit._ops._unpack import unpack
 
     ctx = get_context()
+    if files:
+        _unpack_files(reference, directory, files, filters, overwrite, verify_key, select, registry_options,
+                      as_json)
+        return
     with progress_ui("unpacked", quiet=ctx.quiet or as_json) as progress:
         result = unpack(reference, directory, filters=list(filters), overwrite=overwrite,
                         ignore_existing=ignore_existing, home=ctx.home, options=registry_options,
@@ -346,3 +355,20 @@ def remove_cmd(reference: str | None, all_untagged: bool, force: bool, remote: b
         return
     for event in events:
         click.echo(str(event))
+
+
+def _unpack_files(reference: str, directory: str, files: Sequence[str], filters: Sequence[str], overwrite: bool,
+                  verify_key: str | None, select: Sequence[str], registry_options: RegistryOptions,
+                  as_json: bool) -> None:
+    """``unpack --file``: one library call, rendered."""
+    from ocikit._ops._unpack_file import unpack_files
+
+    fetched = unpack_files(reference, directory, files, filters=list(filters), overwrite=overwrite,
+                           home=get_context().home, options=registry_options, verify_key=verify_key,
+                           select=select)
+    if as_json:
+        echo_json({"files": [f.to_dict() for f in fetched]})
+        return
+    for f in fetched:
+        how = "by range" if f.ranged else "from the whole layer"
+        click.echo(f"Fetched {f.path} ({f.size} bytes, {how}, layer {f.layer.short})")
