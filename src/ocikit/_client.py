@@ -131,10 +131,10 @@ class Client:
     # -- moving between the store and registries -------------------------------------------------
 
     def push(self, source: str, destination: str | None = None, *, tags: Sequence[str] = (),
-             progress: Progress = SILENT) -> TransferResult:
+             progress: Progress = SILENT, with_image: str | None = None) -> TransferResult:
         """``ocikit.push`` from this client's store."""
         return _transfer.push(source, destination, tags=tags, home=self.home, options=self.options,
-                              progress=progress)
+                              progress=progress, with_image=with_image)
 
     def pull(self, reference: str, *, progress: Progress = SILENT,
              verify_key: _Path | None = None, select: Sequence[str] = ()) -> TransferResult:

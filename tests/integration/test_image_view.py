@@ -117,3 +117,26 @@ def test_skopeo_and_umoci_read_the_image_view_and_no_layer_is_uploaded(
     assert rootfs, "umoci unpacked nothing"
     assert rootfs == {k: v for k, v in unpacked.items() if k in rootfs}
     assert set(unpacked) - set(rootfs) <= {"Kitfile", "SBOM.json"}  # written by unpack, not layers
+
+
+def test_push_with_image_and_promote_with_image_keep_the_image_view_in_step(
+        registry: TestRegistry, home: Path, tmp_path: Path) -> None:
+    from ocikit._ops._stages import promote
+
+    repo = unique_repo("imageview-stages")
+    remote = Registry(registry.host, registry.options).repository(repo)
+    project = _project(tmp_path)
+    one = pack(project, tag=f"{repo}:1", home=home)
+    push(f"{repo}:1", registry.ref(repo, "1"), home=home, options=registry.options, with_image="1-image")
+    image = Manifest.from_bytes(remote.fetch_manifest(remote.resolve("1-image")))
+    assert image.subject is not None and image.subject.digest == one.digest
+
+    (project / "model" / "weights.bin").write_bytes(os.urandom(1000))
+    two = pack(project, tag=f"{repo}:2", home=home)
+    push(f"{repo}:2", registry.ref(repo, "2"), home=home, options=registry.options)
+    for kit, tag in ((one, "1"), (two, "2")):
+        promote(registry.ref(repo, tag), "production", reason="test", home=home, options=registry.options,
+                new_stage=True, with_image=True)
+        staged = Manifest.from_bytes(remote.fetch_manifest(remote.resolve("production-image")))
+        assert staged.subject is not None and staged.subject.digest == kit.digest
+        assert staged.annotations["dev.ocikit.modelkit.digest"] == str(kit.digest)

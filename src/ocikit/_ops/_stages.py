@@ -45,8 +45,12 @@ def promote(
     clock: Clock | None = None,
     new_stage: bool = False,
     allow_broken_history: bool = False,
+    with_image: bool = False,
 ) -> StageEvent:
     """Move ``stage`` of the reference's repository to the ModelKit ``reference`` names.
+
+    ``with_image`` then moves the tag ``<stage>-image`` to the ModelKit's OCI image view
+    (``_image.image_view``, written if missing), so serving hosts that mount the image follow the stage.
 
     ``stage`` must be a stage: one with a stage history already, or (when no tag of that name
     exists yet) one named in the ``policy``. Creating a new stage, or turning an existing plain tag
@@ -65,7 +69,12 @@ def promote(
     promotion = Promotion(reason=reason, actor=actor, require=expressions, policy=policy, key=key,
                           password=password, clock=clock, tag=ref.tag if ref.digest is None else None,
                           new_stage=new_stage, allow_broken_history=allow_broken_history)
-    return promote_in(storage, ref.identifier, stage, promotion)
+    event = promote_in(storage, ref.identifier, stage, promotion)
+    if with_image:
+        from ocikit._ops._image import image_view
+
+        image_view(f"{ref.name}@{event.modelkit}", f"{ref.name}:{stage}-image", home=home, options=options)
+    return event
 
 
 def rollback(

@@ -34,11 +34,13 @@ def push(
     home: str | os.PathLike[str] | None = None,
     options: RegistryOptions | None = None,
     progress: Progress = SILENT,
+    with_image: str | None = None,
 ) -> TransferResult:
     """Push the ModelKit ``source`` from the local store to a registry.
 
     ``destination`` (``registry/repository[:tag]``) defaults to ``source`` itself, which must
-    then name a registry. ``tags`` adds more tags in the destination repository.
+    then name a registry. ``tags`` adds more tags in the destination repository. ``with_image``
+    (a tag) also writes the OCI image view (``_image.image_view``) under that tag, next to it.
     """
     from ocikit._ops import _repos as _repos
 
@@ -73,6 +75,11 @@ def push(
         src, src_ref.identifier, dst, list(dict.fromkeys(all_tags)), concurrency=options.concurrency,
         progress=progress)
     remember(home_dir(home), dst_ref.registry, dst_ref.repository, blobs)
+    if with_image:
+        from ocikit._ops._image import image_view
+
+        base = f"{dst_ref.registry}/{dst_ref.repository}"
+        image_view(f"{base}@{result.digest}", f"{base}:{with_image}", home=home, options=options)
     return result
 
 

@@ -80,10 +80,12 @@ def _summary(verb: str, result: object) -> str:
 @click.argument("destination", metavar="[DESTINATION]", required=False)
 @click.option("-t", "--tag", "tags", multiple=True, metavar="TAG[,TAG...]",
               help="More tags for the pushed ModelKit (comma-separated or repeated).")
+@click.option("--with-image", metavar="TAG",
+              help="Also write the OCI image view (see 'ocikit image') under TAG in the same repository.")
 @json_option
 @network_options
-def push_cmd(source: str, destination: str | None, tags: Sequence[str], registry_options: RegistryOptions,
-             as_json: bool) -> None:
+def push_cmd(source: str, destination: str | None, tags: Sequence[str], with_image: str | None,
+             registry_options: RegistryOptions, as_json: bool) -> None:
     """Push the ModelKit SOURCE from the local store to a registry.
 
     \b
@@ -96,7 +98,7 @@ def push_cmd(source: str, destination: str | None, tags: Sequence[str], registry
     ctx = get_context()
     with progress_ui("pushed", quiet=ctx.quiet or as_json) as progress:
         result = push(source, destination, tags=_split_tags(tags), home=ctx.home, options=registry_options,
-                      progress=progress)
+                      progress=progress, with_image=with_image)
     if as_json:
         echo_json(result.to_dict())
     else:

@@ -55,6 +55,8 @@ def _render_event(event: StageEvent, verb: str, as_json: bool) -> None:
                    "or to turn an existing plain tag (e.g. latest) into a stage.")
 @click.option("--allow-broken-history", is_flag=True,
               help="Promote even if an event of the stage's history is missing; the reason records the gap.")
+@click.option("--with-image", is_flag=True,
+              help="Also move the tag STAGE-image to the ModelKit's OCI image view (see 'ocikit image').")
 @reason_option
 @click.option("--require", "require", multiple=True, metavar="EXPR",
               help="Gate over the Kitfile config, e.g. 'model.parameters.metrics.f1 >= 0.90' (repeatable).")
@@ -64,7 +66,8 @@ def _render_event(event: StageEvent, verb: str, as_json: bool) -> None:
 @actor_option
 @json_option
 @network_options
-def promote_cmd(reference: str, stage: str, new_stage: bool, allow_broken_history: bool, reason: str,
+def promote_cmd(reference: str, stage: str, new_stage: bool, allow_broken_history: bool, with_image: bool,
+                reason: str,
                 require: Sequence[str], policy: str | None,
                 key: str | None, password_stdin: bool, actor: str | None,
                 registry_options: RegistryOptions, as_json: bool) -> None:
@@ -83,7 +86,7 @@ def promote_cmd(reference: str, stage: str, new_stage: bool, allow_broken_histor
     password = read_password(password_stdin, needed=key is not None)
     event = promote(reference, stage, reason=reason, actor=actor, require=tuple(require), policy=policy,
                     key=key, password=password, home=get_context().home, options=registry_options,
-                    new_stage=new_stage, allow_broken_history=allow_broken_history)
+                    new_stage=new_stage, allow_broken_history=allow_broken_history, with_image=with_image)
     _render_event(event, "promoted", as_json)
 
 
