@@ -9,6 +9,7 @@ import io
 import json
 import tarfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 import zstandard
@@ -153,3 +154,18 @@ def test_the_image_view_is_written_next_to_its_modelkit(home: Path, tmp_path: Pa
     pack(_project(tmp_path), tag="acme/img:1.0", home=home)
     with pytest.raises(UsageError, match="same store"):
         image_view("acme/img:1.0", "registry.example/acme/img:1.0-image", home=home)
+
+
+def test_the_cli_writes_the_view_and_exits_3_on_a_hostile_layer(cli: Any, home: Path, tmp_path: Path) -> None:
+    pack(_project(tmp_path), tag="acme/img:1.0", home=home)
+    run = cli("image", "acme/img:1.0", "-t", "acme/img:1.0-image", "--json")
+    out = json.loads(run.stdout)
+    repo = LocalStore.at_home(home).repository("localhost/acme/img")
+    assert out["digest"] == str(repo.resolve("1.0-image").digest)
+    assert out["modelkit"] == str(repo.resolve("1.0").digest) and out["bytesUploaded"] == 0
+
+    put_kit(LocalStore.at_home(home), "localhost/acme/evil", "1", "evil", [_tar([("../x", b"x", b"")])])
+    bad = cli("image", "acme/evil:1", "-t", "acme/evil:1-image", ok=False)
+    assert bad.exit_code == 3 and "'..'" in bad.stderr
+    usage = cli("image", "acme/img:1.0", "-t", "acme/img:x", "--platform", "windows/amd64", ok=False)
+    assert usage.exit_code == 2
