@@ -89,6 +89,8 @@ if TYPE_CHECKING:
     from ocikit._ops._types import Format as Format
     from ocikit._ops._unpack import UnpackResult as UnpackResult
     from ocikit._ops._unpack import unpack as unpack
+    from ocikit._ops._unpack_file import FetchedFile as FetchedFile
+    from ocikit._ops._unpack_file import unpack_files as unpack_files
     from ocikit._stages._event import StageEvent as StageEvent
     from ocikit._stages._event import StageStatus as StageStatus
     from ocikit._stages._gates import Policy as Policy
@@ -171,6 +173,8 @@ _EXPORTS: dict[str, str] = {
     "Format": "ocikit._ops._types",
     "UnpackResult": "ocikit._ops._unpack",
     "unpack": "ocikit._ops._unpack",
+    "FetchedFile": "ocikit._ops._unpack_file",
+    "unpack_files": "ocikit._ops._unpack_file",
     "StageEvent": "ocikit._stages._event",
     "StageStatus": "ocikit._stages._event",
     "Policy": "ocikit._stages._gates",
