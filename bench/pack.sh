@@ -4,12 +4,14 @@
 # COMP_MIB of float32-like data vs `gzip -1` / `zstd -T0 -3`.
 # Targets: ratio <= 1.0, re-pack leaves the stored blob untouched, ocikit peak RSS <= 150 MiB
 # (zstd too, and flat: the same at ZSTD_BIG_MIB as at COMP_MIB).
-# PARTS selects what runs (default: all): pack repack comp zstd-big.
+# PARTS selects what runs (default: all): pack repack comp zstd-big par.
+# par: the 1 GiB (ZSTD_BIG_MIB) of the same data, --compression gzip-fastest vs `pigz -1`,
+# gzip vs `pigz -6`, zstd vs `zstd -T0 -3`: every codec on every core (issue 14).
 source "$(dirname "$0")/lib.sh"
 SIZE_MIB="${SIZE_MIB:-2048}"
 COMP_MIB="${COMP_MIB:-256}"
 ZSTD_BIG_MIB="${ZSTD_BIG_MIB:-1024}"
-PARTS="${PARTS:-pack repack comp zstd-big}"
+PARTS="${PARTS:-pack repack comp zstd-big par}"
 part() { case " $PARTS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 CTX="$WORK/pack-ctx"
 mkdir -p "$CTX/model"
@@ -83,9 +85,8 @@ done
 printf '%-40s gzip -1 %7.3fs  zstd -T0 -3 %7.3fs\n' "peers on the same ${COMP_MIB} MiB" "$(median comp_gzip1)" "$(median comp_zstd)"
 fi
 
-# zstd memory must not grow with the layer: the same pack on ZSTD_BIG_MIB of the same data
-if part zstd-big; then
-  ZCTX="$WORK/zstd-big-ctx"
+ZCTX="$WORK/zstd-big-ctx"
+make_big_ctx() {
   mkdir -p "$ZCTX/model"
   if [ ! -f "$ZCTX/model/w.bin" ] || [ "$(stat -c %s "$ZCTX/model/w.bin")" -ne $((ZSTD_BIG_MIB << 20)) ]; then
     rm -f "$ZCTX/model/w.bin"
@@ -93,6 +94,11 @@ if part zstd-big; then
   fi
   cp "$CCTX/Kitfile" "$ZCTX/Kitfile"
   cat "$ZCTX/model/w.bin" > /dev/null
+}
+
+# zstd memory must not grow with the layer: the same pack on ZSTD_BIG_MIB of the same data
+if part zstd-big; then
+  make_big_ctx
   reset_times zstd_small zstd_big
   for _ in $(seq "$RUNS"); do
     rm -rf "$OCIKIT_HOME"; run_timed zstd_small ocikit -q pack "$CCTX" -t bench/comp:1 --no-sbom --compression zstd
@@ -102,4 +108,22 @@ if part zstd-big; then
   printf '%-40s %s MiB: %7.3fs peak RSS %s MiB; %s MiB: %7.3fs peak RSS %s MiB (target <= 150, flat)\n' \
     "pack --compression zstd" "$COMP_MIB" "$(median zstd_small)" "$(peak_mib zstd_small)" \
     "$ZSTD_BIG_MIB" "$(median zstd_big)" "$(peak_mib zstd_big)"
+fi
+
+# parallel compression against the parallel peers, ZSTD_BIG_MIB of the same data
+if part par; then
+  make_big_ctx
+  reset_times par_pigz1 par_pigz6 par_zstd par_gzip-fastest par_gzip par_ozstd
+  for _ in $(seq "$RUNS"); do
+    run_timed par_pigz1 bash -c "pigz -1 -c '$ZCTX/model/w.bin' > '$WORK/w.gz'"
+    rm -rf "$OCIKIT_HOME"; run_timed par_gzip-fastest ocikit -q pack "$ZCTX" -t bench/comp:1 --no-sbom --compression gzip-fastest
+    run_timed par_pigz6 bash -c "pigz -6 -c '$ZCTX/model/w.bin' > '$WORK/w.gz'"
+    rm -rf "$OCIKIT_HOME"; run_timed par_gzip ocikit -q pack "$ZCTX" -t bench/comp:1 --no-sbom --compression gzip
+    run_timed par_zstd bash -c "zstd -q -T0 -3 -c '$ZCTX/model/w.bin' > '$WORK/w.zst'"
+    rm -rf "$OCIKIT_HOME"; run_timed par_ozstd ocikit -q pack "$ZCTX" -t bench/comp:1 --no-sbom --compression zstd
+  done
+  rm -rf "$OCIKIT_HOME" "$WORK/w.gz" "$WORK/w.zst"
+  report "pack ${ZSTD_BIG_MIB} MiB gzip-fastest (vs pigz -1)" par_gzip-fastest par_pigz1
+  report "pack ${ZSTD_BIG_MIB} MiB gzip (vs pigz -6)" par_gzip par_pigz6
+  report "pack ${ZSTD_BIG_MIB} MiB zstd (vs zstd -T0 -3)" par_ozstd par_zstd
 fi
