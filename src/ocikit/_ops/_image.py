@@ -119,11 +119,13 @@ def _push_view(dst: Storage, view: Manifest, tag: str) -> Descriptor:
     """Push the image manifest under ``tag`` and list it as a referrer of its ModelKit."""
     from ocikit._store._referrers import add_to_fallback
 
-    assert view.subject is not None
+    subject = view.subject
+    if subject is None:
+        raise ValueError("an image view has its ModelKit as subject")
     pushed = dst.push_manifest(view.to_bytes(), MANIFEST, tag)
-    if dst.referrers(view.subject.digest) is None:  # no referrers API: the OCI 1.1 fallback tag
-        add_to_fallback(dst, view.subject.digest, Descriptor(MANIFEST, pushed.digest, pushed.size,
-                                                             dict(view.annotations), IMAGE_CONFIG))
+    if dst.referrers(subject.digest) is None:  # no referrers API: the OCI 1.1 fallback tag
+        add_to_fallback(dst, subject.digest, Descriptor(MANIFEST, pushed.digest, pushed.size,
+                                                        dict(view.annotations), IMAGE_CONFIG))
     return pushed
 
 
