@@ -71,7 +71,8 @@ def test_remove_remote_deletes_the_manifest_with_its_signature(cli: Cli, registr
     r = f"{registry.host}/{repo}"
     digest = pack_push(cli, tmp_path, registry, "1", f"{r}:1", f"{r}:2")
     cli("keygen", "--output-prefix", str(tmp_path / "k"), "--password-stdin", input="\n")
-    cli("sign", f"{r}:1", "--key", str(tmp_path / "k.key"), "--plain-http", input="\n")
+    cli("sign", f"{r}:1", "--key", str(tmp_path / "k.key"), "--format", "legacy", "--plain-http", input="\n")
+    cli("sign", f"{r}:1", "--key", str(tmp_path / "k.key"), "--plain-http", input="\n")  # and a bundle referrer
     sig = signature_tag(Registry(registry.host, registry.options).repository(repo).resolve("1").digest)
     helpers = remote_tags(registry, repo, helpers=True)
     assert sig in helpers and f"{sig.removesuffix('.sig')}" in helpers  # signature and SBOM referrer index
@@ -88,7 +89,7 @@ def test_a_digest_reference_is_answered_by_the_registry(cli: Cli, registry: Test
     digest = pack_push(cli, tmp_path, registry, "1", f"{r}:1")
     cli("keygen", "--output-prefix", str(tmp_path / "k"), "--password-stdin", input="\n")
     pinned = f"{r}@{digest}"
-    cli("sign", pinned, "--key", str(tmp_path / "k.key"), "--plain-http", input="\n")
+    cli("sign", pinned, "--key", str(tmp_path / "k.key"), "--format", "legacy", "--plain-http", input="\n")
     assert signature_tag(Registry(registry.host, registry.options).repository(repo).resolve("1").digest) \
         in remote_tags(registry, repo, helpers=True)
     run = cli("verify", pinned, "--key", str(tmp_path / "k.pub"), "--plain-http", "--json")
