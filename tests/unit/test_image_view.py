@@ -169,3 +169,16 @@ def test_the_cli_writes_the_view_and_exits_3_on_a_hostile_layer(cli: Any, home: 
     assert bad.exit_code == 3 and "'..'" in bad.stderr
     usage = cli("image", "acme/img:1.0", "-t", "acme/img:x", "--platform", "windows/amd64", ok=False)
     assert usage.exit_code == 2
+
+
+def test_a_tampered_layer_blob_makes_no_image_view(home: Path) -> None:
+    from ocikit.errors import DigestMismatchError
+
+    store = LocalStore.at_home(home)
+    kit = put_kit(store, "localhost/acme/tamper", "1", "tamper", [_tar([("w.bin", b"weights", b"")])])
+    path = store.blob_path(kit.layers[0].digest)
+    path.chmod(0o644)
+    path.write_bytes(_tar([("w.bin", b"WEIGHTS", b"")]))  # same size, other bytes
+    with pytest.raises(DigestMismatchError):
+        image_view("acme/tamper:1", "acme/tamper:1-image", home=home)
+    assert store.repository("localhost/acme/tamper").tags() == ["1"]
