@@ -77,7 +77,7 @@ oc info "$LOCAL"
 step "4. Push it to the registry"
 oc push "$LOCAL" "$REMOTE" "${NET[@]}"
 
-step "5. Sign it there (cosign-compatible; the signature is the tag sha256-<hex>.sig)"
+step "5. Sign it there (cosign v3-compatible: a Sigstore bundle attached as an OCI 1.1 referrer)"
 cd "$DEMO/keys" && oc keygen && cd "$ROOT"              # writes cosign.key and cosign.pub here
 cd "$DEMO/other-keys" && oc keygen && cd "$ROOT"        # a second pair, for a negative check
 oc sign "$REMOTE" --key "$DEMO/keys/cosign.key" "${NET[@]}"

@@ -78,7 +78,7 @@ def release(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     if key is None:
         key, _ = ocikit.keygen(work / "release", password="")
     signed = ocikit.sign(remote, key, password=args.password, home=args.home, options=options)
-    print(f"signed: {signed.digest} -> {signed.signature_tag}")
+    print(f"signed: {signed.digest} -> Sigstore bundle referrer {signed.referrer.digest}")
 
     public = Path(str(key)).with_suffix(".pub")
     verified = ocikit.verify(remote, public, home=args.home, options=options)
@@ -90,7 +90,7 @@ def release(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         "reference": remote,
         "digest": str(packed.digest),
         "metrics": metrics,
-        "signature": signed.signature_tag,
+        "signature": str(signed.referrer.digest),  # a bundle attached as an OCI 1.1 referrer
     }
 
 

@@ -20,7 +20,7 @@ SCRIPT = ROOT / "examples" / "train_and_release.py"
 def test_train_and_release_pushes_a_signed_modelkit_with_metrics(registry: TestRegistry, tmp_path: Path) -> None:
     from ocikit._oci._model import KITOPS_CONFIG
     from ocikit._registry._client import Registry
-    from ocikit._store._referrers import signature_tag
+    from ocikit._store._referrers import list_referrers
     from ocikit._store._storage import read_blob, read_manifest
 
     repository = unique_repo("example")
@@ -54,6 +54,6 @@ def test_train_and_release_pushes_a_signed_modelkit_with_metrics(registry: TestR
              *(d["digest"] for d in config["docs"])}
     assert named == {str(layer.digest) for layer in manifest.layers}
 
-    # ...and it is signed there.
-    assert summary["signature"] == signature_tag(desc.digest)
-    assert summary["signature"] in storage.tags()
+    # ...and it is signed there: a Sigstore bundle referrer (cosign v3's default format).
+    bundles = list_referrers(storage, desc.digest, artifact_type="application/vnd.dev.sigstore.bundle.v0.3+json")
+    assert summary["signature"] in [str(d.digest) for d in bundles]
