@@ -180,3 +180,17 @@ def test_attest_and_verify_attestation_through_the_cli(
     assert json.loads(out) == predicate
     assert _run(home, "verify-attestation", text, "--key", str(keys[3]), capsys=capsys)[0] == 3
     assert _run(home, "verify-attestation", text, "--key", str(keys[1]), "--type", "cyclonedx", capsys=capsys)[0] == 3
+
+
+def test_a_bundle_signed_in_the_local_store_travels_with_push(
+        registry: TestRegistry, home: Path, keys: tuple[Path, ...], capsys: pytest.CaptureFixture[str]) -> None:
+    from ocikit._store._layout import LocalStore
+
+    name = unique_repo("travel")
+    text = f"{registry.host}/{name}:1.0.0"
+    desc = push_tiny_kit(LocalStore.at_home(home).repository(f"{registry.host}/{name}"))
+    code, out, err = _run(home, "sign", text, "--key", str(keys[0]), "--offline", capsys=capsys)
+    assert code == 0, err
+    assert "the local store" in out
+    assert _run(home, "push", text, capsys=capsys)[0] == 0
+    reference.verify(registry.url, name, str(desc.digest), keys[1].read_bytes())
