@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -82,12 +83,14 @@ def test_one_file_is_read_by_range(packed: tuple[Any, Descriptor, Manifest, byte
     assert sorted(p.name for p in (tmp_path / "out").rglob("*")) == ["data", "part-0007.csv", "reviews"]
 
 
-def test_small_layers_get_no_toc_and_fall_back(tmp_path: Path, home: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_small_layers_get_no_toc_and_fall_back(tmp_path: Path, home: Path, caplog: pytest.LogCaptureFixture,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(logging.getLogger("ocikit"), "propagate", True)  # a CLI test may have turned it off
     want = _project(tmp_path / "p", 1000)
     result = pack(tmp_path / "p", tag="localhost/small:1", home=home, sbom=False, compression="gzip")
     repo = LocalStore.at_home(home).repository("localhost/small")
     assert list_referrers(repo, result.digest) == []
-    with caplog.at_level("INFO"):
+    with caplog.at_level(logging.INFO, logger="ocikit._ops._unpack_file"):
         got = fetch_files(repo, result.descriptor, result.manifest, [WANTED], tmp_path / "out")
     assert (tmp_path / "out" / WANTED).read_bytes() == want and not got[0].ranged
     assert "no table of contents" in caplog.text
