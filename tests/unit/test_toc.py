@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from ocikit._io._digest import Digest
-from ocikit._layers._toc import ARTIFACT_TYPE, Toc, build_toc, parse_toc, verify_range
+from ocikit._layers._toc import ARTIFACT_TYPE, Toc, TocEntry, build_toc, parse_toc, verify_range
 from ocikit._layers._writer import TarEntry, write_tar
+from ocikit._oci._gojson import go_json
 from ocikit.errors import DigestMismatchError, UnsafeArchiveError, VerificationError
 
 LONG = "data/part-" + "7" * 200 + ".csv"  # a name ustar cannot split: a PAX header precedes it
@@ -48,6 +49,13 @@ def test_round_trip_through_json(layer: tuple[bytes, Toc]) -> None:
     assert json.loads(data)["mediaType"] == ARTIFACT_TYPE
     assert parse_toc(data, toc.layer, len(blob)) == toc
     assert toc.to_bytes() == data  # deterministic
+    assert data == go_json({"mediaType": ARTIFACT_TYPE, "layer": str(toc.layer), "size": toc.size, "files": [
+        {"path": e.path, "offset": e.offset, "size": e.size, "sha256": e.sha256} for e in toc.entries]})
+    odd = Toc(toc.layer, toc.size, (TocEntry('a<b>&"\u2028é', 512, 0, "0" * 64),))
+    assert json.loads(odd.to_bytes())["files"][0]["path"] == 'a<b>&"\u2028é'
+    assert odd.to_bytes() == go_json({"mediaType": ARTIFACT_TYPE, "layer": str(toc.layer), "size": toc.size,
+                                      "files": [{"path": 'a<b>&"\u2028é', "offset": 512, "size": 0,
+                                                 "sha256": "0" * 64}]})
 
 
 def _tamper(toc: Toc, **change: object) -> bytes:
