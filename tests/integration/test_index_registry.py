@@ -95,3 +95,23 @@ def test_peers_read_the_pushed_index(registry: TestRegistry, cli: Cli, tmp_path:
     assert top["digest"] == local["digest"]  # skopeo kept the bytes
     for v in local["variants"]:
         assert (layout / "blobs" / "sha256" / v["digest"].split(":")[1]).is_file()
+
+
+def test_sign_verify_and_promote_an_index(registry: TestRegistry, cli: Cli, tmp_path: Path, home: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OCIKIT_PASSWORD", "")
+    _index(cli, tmp_path, home)
+    local = json.loads(cli("index", "list", "acme/llm:all", "--json").stdout)
+    repo = unique_repo("indexsign")
+    remote = registry.ref(repo, "all")
+    cli("push", "acme/llm:all", remote, *_net(registry))
+    cli("keygen", "--output-prefix", str(tmp_path / "k"))
+    for fmt in ("bundle", "legacy"):
+        cli("sign", remote, "--key", str(tmp_path / "k.key"), "--format", fmt, *_net(registry))
+    verified = cli("verify", remote, "--key", str(tmp_path / "k.pub"), *_net(registry)).stdout
+    assert local["digest"] in verified  # the index digest was signed
+    cli("promote", remote, "--to", "staging", "--new-stage", "--reason", "variants", *_net(registry))
+    staged = json.loads(cli("index", "list", registry.ref(repo, "staging"), "--json", *_net(registry)).stdout)
+    assert staged["digest"] == local["digest"]  # the stage tag moved to the index: all variants as one
+    stages = cli("stages", f"{registry.host}/{repo}", *_net(registry)).stdout
+    assert local["digest"][:19] in stages or local["digest"] in stages

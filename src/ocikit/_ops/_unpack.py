@@ -54,6 +54,7 @@ from ocikit._layers._extract import ExtractState
 from ocikit._layers._types import Limits
 from ocikit._oci._model import Descriptor
 from ocikit._oci._reference import Reference
+from ocikit._ops._index import chosen
 from ocikit._ops._unpack_extract import extract_job
 from ocikit._ops._unpack_layers import (
     MAX_PARENT_DEPTH,
@@ -162,10 +163,7 @@ def unpack(
     home_path = Path(home) if home is not None else None
 
     storage = locate(ref, home=home_path, options=options)
-    from ocikit._ops._index import chosen  # a ModelKit index: the variant --select names
-
-    ref = chosen(storage, ref, list(select))
-    desc, manifest, content = load_modelkit(storage, ref)
+    desc, manifest, content = load_modelkit(storage, ref := chosen(storage, ref, list(select)))  # an index's variant
     kitfile = content.kitfile
     verified = False
     if verify_key:

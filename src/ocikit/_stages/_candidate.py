@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ocikit._io._digest import Digest
-from ocikit._oci._model import KITOPS_CONFIG, MANIFEST, MODELPACK_CONFIG, Descriptor, Manifest
+from ocikit._oci._model import INDEX, KITOPS_CONFIG, MANIFEST, MODELPACK_CONFIG, Descriptor, Manifest
 from ocikit._stages._chain import occupied, read_head, walk
 from ocikit._stages._event import HEAD_PREFIX, check_stage_name, event_reference, is_stage_name
 from ocikit._stages._gates import Expression, GateResult, Policy, StagePolicy, evaluate, load_policy
@@ -48,6 +48,12 @@ def load_candidate(storage: Storage, identifier: str, *, tag: str | None) -> Can
     The version is the config's ``package.version``, else ``tag`` when it looks like a version
     (not a stage, not a head tag)."""
     desc = storage.resolve(identifier)
+    if desc.media_type == INDEX:  # a ModelKit index moves as one (docs/model-index.md)
+        from ocikit._modelkit._index import ModelKitIndex
+
+        ModelKitIndex.from_bytes(storage.fetch_manifest(desc), f"index {desc.digest}")
+        version = tag if tag and not (tag.startswith(HEAD_PREFIX) or is_stage_name(tag)) else None
+        return Candidate(Descriptor(desc.media_type, desc.digest, desc.size), {}, version)
     if desc.media_type != MANIFEST:
         raise NotAModelKitError(f"{storage.name}@{desc.digest} is a {desc.media_type}, not a ModelKit manifest")
     manifest = Manifest.from_bytes(storage.fetch_manifest(desc), f"manifest {desc.digest}")
