@@ -182,6 +182,8 @@ def unpack(
         sbom_bytes = find_sbom(storage, desc.digest)
 
     target_path = Path(target).absolute()
+    _check_target_first(target_path, storage, desc, manifest, kitfile, collected, filter_set,
+                        sbom_bytes is not None, overwrite, ignore_existing)
     try:
         return _unpack_into(target_path, ref, desc, kitfile, collected, filter_set, sbom_bytes, overwrite,
                             ignore_existing, limits, progress, verified, include_remote)
@@ -189,6 +191,19 @@ def unpack(
         # The target's file system refused (read-only, full, no permission): one clear line, not a
         # traceback; _unpack_into has already removed the staging directory and a new target.
         raise _target_error(e, target_path) from e
+
+
+def _check_target_first(target: Path, storage: Any, desc: Descriptor, manifest: Any, kitfile: Kitfile,
+                        collected: Collected, filter_set: FilterSet, sbom: bool, overwrite: bool,
+                        ignore_existing: bool) -> None:
+    """Refuse what would block the move into ``target`` before a layer byte is fetched (``_unpack_preflight``)."""
+    from ocikit._ops._unpack_file import load_tocs
+    from ocikit._ops._unpack_preflight import check_target, expected_paths
+
+    expected = expected_paths(collected.jobs, lambda: load_tocs(storage, desc.digest, manifest),
+                              kitfile=kitfile.to_yaml().encode() if filter_set.includes_kitfile else None,
+                              sbom_name=SBOM_NAME if sbom else None)
+    check_target(target, expected, overwrite=overwrite, ignore_existing=ignore_existing)
 
 
 def _target_error(e: OSError, target: Path) -> OcikitError:
