@@ -175,15 +175,13 @@ def unpack(
     collected = Collected()
     collect(ref, storage, manifest, content, filter_set, home_path, options, collected, [ref.display])
     check_filters_match(ref, storage, manifest, content, filter_set, collected)
-    sbom_bytes: bytes | None = None
-    if filter_set.includes_kitfile:
-        from ocikit._trust._sbom import find_sbom
+    from ocikit._trust._sbom import find_sbom
 
-        sbom_bytes = find_sbom(storage, desc.digest)
+    sbom_bytes = find_sbom(storage, desc.digest) if filter_set.includes_kitfile else None
 
     target_path = Path(target).absolute()
-    _check_target_first(target_path, storage, desc, manifest, kitfile, collected, filter_set,
-                        sbom_bytes is not None, overwrite, ignore_existing)
+    _check_target_first(target_path, storage, desc, manifest, kitfile, collected, filter_set, sbom_bytes, overwrite,
+                        ignore_existing)
     try:
         return _unpack_into(target_path, ref, desc, kitfile, collected, filter_set, sbom_bytes, overwrite,
                             ignore_existing, limits, progress, verified, include_remote)
@@ -194,7 +192,7 @@ def unpack(
 
 
 def _check_target_first(target: Path, storage: Any, desc: Descriptor, manifest: Any, kitfile: Kitfile,
-                        collected: Collected, filter_set: FilterSet, sbom: bool, overwrite: bool,
+                        collected: Collected, filter_set: FilterSet, sbom: bytes | None, overwrite: bool,
                         ignore_existing: bool) -> None:
     """Refuse what would block the move into ``target`` before a layer byte is fetched (``_unpack_preflight``)."""
     from ocikit._ops._unpack_file import load_tocs
@@ -202,7 +200,7 @@ def _check_target_first(target: Path, storage: Any, desc: Descriptor, manifest: 
 
     expected = expected_paths(collected.jobs, lambda: load_tocs(storage, desc.digest, manifest),
                               kitfile=kitfile.to_yaml().encode() if filter_set.includes_kitfile else None,
-                              sbom_name=SBOM_NAME if sbom else None)
+                              sbom_name=SBOM_NAME if sbom is not None else None)
     check_target(target, expected, overwrite=overwrite, ignore_existing=ignore_existing)
 
 
