@@ -24,7 +24,8 @@ when there is a model; ``data/``, ``dataset/``, ``datasets/`` and files ``.jsonl
 .feather .avro .orc`` are datasets.
 
 Directory paths have no trailing ``/`` (``build``, as kit's ``filepath.Join`` gives them).
-Deliberate differences from kit: symlinks and OS litter (``.DS_Store``, ``Thumbs.db``, ``desktop.ini``), ``.kitignore`` and VCS
+Deliberate differences from kit: symlinks and OS litter (``.DS_Store``, ``Thumbs.db``,
+``desktop.ini``), ``.kitignore`` and VCS
 directories (``.git``, ``.hg``, ``.svn``) are not classified, so they never force a catch-all layer.
 License detection is a small heuristic over the file's text (``SPDX-License-Identifier`` or the
 well-known license titles/phrases), used only when exactly one license matches, as kit does.
