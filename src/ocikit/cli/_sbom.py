@@ -45,18 +45,35 @@ def sbom_cmd(reference: str, output: str | None, registry_options: RegistryOptio
 @click.argument("directory", type=click.Path(file_okay=False), metavar="DIR")
 @click.option("--sbom", "sbom_path", type=click.Path(dir_okay=False), metavar="FILE",
               help="The SBOM to check against (default: DIR/SBOM.json, written by 'ocikit unpack').")
+@click.option("--signature", "signature", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Check DIR against this OpenSSF Model Signing signature (model.sig) instead.")
+@click.option("--key", "key", type=click.Path(dir_okay=False), metavar="FILE",
+              help="The public key that checks --signature.")
 @json_option
-def verify_files_cmd(directory: str, sbom_path: str | None, as_json: bool) -> None:
+def verify_files_cmd(directory: str, sbom_path: str | None, signature: str | None, key: str | None,
+                     as_json: bool) -> None:
     """Check an unpacked ModelKit against its SBOM.
 
     Every file the SBOM lists must be in DIR with the same SHA-256, and DIR must hold nothing
     else (the Kitfile and SBOM.json written by unpack excepted). Exit code 3 names every
-    extra, missing or modified file.
+    extra, missing or modified file. With --signature and --key, DIR is checked against an
+    OMS signature (written by 'model_signing sign key' or 'ocikit sign-files') the same way.
     """
     from ocikit._trust._sbom import verify_files
-    from ocikit.errors import FileVerificationError
+    from ocikit.errors import FileVerificationError, UsageError
 
+    if (signature is None) != (key is None) or (signature is not None and sbom_path is not None):
+        raise UsageError("--signature needs --key (and not --sbom)")
     try:
+        if signature is not None and key is not None:
+            from ocikit._trust._oms_verify import verify_files_signature
+
+            oms = verify_files_signature(directory, signature, key)
+            if as_json:
+                echo_json(oms.to_dict())
+            else:
+                click.echo(f"verified {oms.files} files in {directory} against OMS signature {signature}")
+            return
         result = verify_files(directory, sbom_path)
     except FileVerificationError as e:
         if as_json:  # scripts get the full lists on stdout; the error line and exit 3 still follow
