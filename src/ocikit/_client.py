@@ -244,9 +244,9 @@ class Client:
         """``ocikit.verify``."""
         return _trust_ops.verify(reference, key, annotations=annotations, home=self.home, options=self.options)
 
-    def sbom(self, reference: str) -> bytes:
-        """``ocikit.sbom``: the CycloneDX JSON attached to the ModelKit."""
-        return _trust_ops.sbom(reference, home=self.home, options=self.options)
+    def sbom(self, reference: str, *, select: Sequence[str] = ()) -> bytes:
+        """``ocikit.sbom``: the CycloneDX JSON attached to the ModelKit (or the selected variant)."""
+        return _trust_ops.sbom(reference, home=self.home, options=self.options, select=select)
 
     # -- stages -----------------------------------------------------------------------------------
 

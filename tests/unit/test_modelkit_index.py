@@ -174,3 +174,17 @@ def test_local_create_list_unpack_select(cli: Cli, tmp_path: Path, home: Path) -
     run("fsck")
     run("gc")  # the index keeps its variants alive
     run("unpack", "test/model:q4_0", "-d", str(tmp_path / "o6"))
+
+
+def test_sbom_of_an_index_is_the_selected_variants(cli: Cli, tmp_path: Path, home: Path) -> None:
+    """``sbom --select`` picks a variant as ``unpack --select`` does; several variants need one."""
+    _variants(tmp_path, home)
+    cli("index", "create", "test/model:all", "--add", "test/model:q4_0", "-l", "quantization=q4_0",
+        "--add", "test/model:q8_0", "-l", "quantization=q8_0")
+    chosen = cli("sbom", "test/model:all", "--select", "quantization=q8_0").stdout
+    assert chosen == cli("sbom", "test/model:q8_0").stdout
+    assert chosen != cli("sbom", "test/model:q4_0").stdout
+    ambiguous = cli("sbom", "test/model:all", ok=False)
+    assert ambiguous.exit_code == 2 and "q4_0  (quantization=q4_0)" in ambiguous.stderr
+    none = cli("sbom", "test/model:all", "--select", "quantization=q2_k", ok=False)
+    assert none.exit_code == 2 and "no ModelKit in the index has quantization=q2_k" in none.stderr

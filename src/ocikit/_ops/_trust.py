@@ -6,7 +6,7 @@ storage-level functions of ``_trust`` on it.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from ocikit._config import RegistryOptions
@@ -137,13 +137,19 @@ def verify_attestation(
 
 
 def sbom(reference: str, *, home: str | os.PathLike[str] | None = None,
-         options: RegistryOptions | None = None) -> bytes:
+         options: RegistryOptions | None = None, select: Sequence[str] = ()) -> bytes:
     """The SBOM of the ModelKit at ``reference`` (local store if present there, else the registry).
 
-    Reads the manifest, the referrers listing and the SBOM blob only: no layer is fetched.
+    Reads the manifest, the referrers listing and the SBOM blob only: no layer is fetched. For a
+    ModelKit index, ``select`` (``KEY=VALUE`` labels) chooses the variant whose SBOM is meant, as
+    ``pull``/``unpack --select`` do (an index of one variant needs none); each variant carries its
+    own SBOM, so an index has none of its own.
     """
+    from ocikit._ops._index import chosen
+
     ref = Reference.parse(reference)
     storage = locate(ref, home=home, options=options)
+    ref = chosen(storage, ref, select)
     desc = storage.resolve(ref.identifier)
     data = find_sbom(storage, desc.digest)
     if data is None:

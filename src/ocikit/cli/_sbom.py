@@ -16,8 +16,10 @@ from ocikit.errors import OcikitError
 @reference_argument
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), metavar="FILE",
               help="Write the SBOM to FILE instead of stdout.")
+@click.option("--select", "select", multiple=True, metavar="KEY=VALUE",
+              help="For a ModelKit index: the variant carrying these labels (repeat to AND them).")
 @read_options
-def sbom_cmd(reference: str, output: str | None, registry_options: RegistryOptions) -> None:
+def sbom_cmd(reference: str, output: str | None, select: tuple[str, ...], registry_options: RegistryOptions) -> None:
     """Print the CycloneDX 1.6 SBOM attached to a ModelKit.
 
     \b
@@ -29,7 +31,7 @@ def sbom_cmd(reference: str, output: str | None, registry_options: RegistryOptio
     """
     from ocikit._ops._trust import sbom
 
-    data = sbom(reference, home=get_context().home, options=registry_options)
+    data = sbom(reference, home=get_context().home, options=registry_options, select=select)
     if output is None:
         click.echo(data.decode("utf-8"), nl=False)
         return
