@@ -19,7 +19,7 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ocikit._io._json import refuse_duplicate_keys
+from ocikit._io._json import max_depth, refuse_duplicate_keys
 from ocikit._oci._gojson import go_json
 from ocikit._trust._dsse import Envelope
 
@@ -110,36 +110,14 @@ def bundle_bytes(envelope: Envelope, key: EllipticCurvePublicKey) -> bytes:
     return go_json(model.to_dict())
 
 
-def _depth_ok(data: bytes) -> bool:
-    """Whether JSON nesting stays within ``_MAX_DEPTH`` (brackets inside strings do not count)."""
-    depth, in_string, escaped = 0, False, False
-    for byte in data:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif byte == 0x5C:
-                escaped = True
-            elif byte == 0x22:
-                in_string = False
-        elif byte == 0x22:
-            in_string = True
-        elif byte in (0x5B, 0x7B):
-            depth += 1
-            if depth > _MAX_DEPTH:
-                return False
-        elif byte in (0x5D, 0x7D):
-            depth -= 1
-    return True
-
-
 def _load(data: bytes) -> dict[str, Any]:
     if len(data) > MAX_BUNDLE:
         raise ValueError(f"the bundle is {len(data)} bytes, more than the {MAX_BUNDLE}-byte limit")
-    if not _depth_ok(data):
+    if max_depth(data) > _MAX_DEPTH:
         raise ValueError(f"the bundle nests deeper than {_MAX_DEPTH} levels")
     try:
         obj = json.loads(data, object_pairs_hook=refuse_duplicate_keys(ValueError))
-    except RecursionError as e:  # pragma: no cover - _depth_ok stops this first
+    except RecursionError as e:  # pragma: no cover - max_depth stops this first
         raise ValueError("the bundle nests too deeply") from e
     if not isinstance(obj, dict):
         raise ValueError("the bundle is not a JSON object")

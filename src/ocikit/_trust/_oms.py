@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from ocikit._io._json import refuse_duplicate_keys
+from ocikit._io._json import max_depth, refuse_duplicate_keys
 from ocikit._oci._gojson import go_json
 from ocikit._trust._bundle import BUNDLE_MEDIA_TYPE, MAX_BUNDLE, parse_bundle
 from ocikit._trust._dsse import INTOTO_PAYLOAD_TYPE, Envelope, sign_envelope, signature_valid
@@ -138,28 +138,6 @@ def _load(payload: bytes, where: str) -> dict[str, Any]:
     if not isinstance(obj, dict):
         raise VerificationError(f"{where}: the statement is not a JSON object")
     return obj
-
-
-def max_depth(data: bytes) -> int:
-    """The deepest bracket nesting of JSON ``data`` (brackets in strings do not count)."""
-    depth = deepest = 0
-    in_string = escaped = False
-    for byte in data:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif byte == 0x5C:
-                escaped = True
-            elif byte == 0x22:
-                in_string = False
-        elif byte == 0x22:
-            in_string = True
-        elif byte in (0x5B, 0x7B):
-            depth += 1
-            deepest = max(deepest, depth)
-        elif byte in (0x5D, 0x7D):
-            depth -= 1
-    return deepest
 
 
 def parse_statement(payload: bytes, where: str) -> OmsStatement:
